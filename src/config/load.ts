@@ -135,7 +135,8 @@ function toProblems(i: z.core.$ZodIssue, prefix: readonly PropertyKey[] = []): C
 /** Lower is better: fewer problems, and problems deeper in the object (the branch matched the shape). */
 function score(issues: readonly z.core.$ZodIssue[]): number {
   const unknown = issues.filter((i) => i.code === 'unrecognized_keys').length;
-  return issues.length + unknown * 2;
+  const wrongShape = issues.filter((i) => i.code === 'invalid_type' && i.path.length === 0).length;
+  return issues.length + unknown * 2 + wrongShape;
 }
 
 function lowerFirst(s: string): string {

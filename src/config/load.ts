@@ -177,7 +177,7 @@ function buildModel(cfg: ParsedConfig, file: string, options: LoadOptions): Stac
   let nextPort = DEFAULT_BASE_PORT;
   // After lenientParse an entry may be a hole (undefined): keep it as one.
   const apps: AppModel[] = cfg.apps.map((a) => {
-    if (a === undefined) return a as unknown as AppModel;
+    if (a === undefined) return a;
     const base = a.basePort ?? nextPort;
     nextPort = Math.max(nextPort, base + a.instances);
     const run: AppModel['run'] =

@@ -232,5 +232,5 @@ export type AppConfig = ParsedConfig['apps'][number];
 export type DosConfig = ParsedConfig['onion']['services'][number]['dos'];
 
 export function configJsonSchema(): Record<string, unknown> {
-  return z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  return z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' });
 }

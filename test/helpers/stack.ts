@@ -1,0 +1,186 @@
+/**
+ * Helpers for end-to-end tests of the real stack: run the built CLI, talk to haproxy the way tor does (a PROXY line
+ * first), and read the kernel's table of listening sockets.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const CLI = join(ROOT, 'dist/cli/main.js');
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function runCli(args: string[], timeoutMs = 60_000): Promise<CliResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const t = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`onionscale ${args.join(' ')} did not finish in ${timeoutMs} ms\n${stdout}\n${stderr}`));
+    }, timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(t);
+      resolvePromise({ code, stdout, stderr });
+    });
+  });
+}
+
+export interface UpProcess {
+  child: ChildProcess;
+  output: () => string;
+  /** Resolves with the output once `text` appears; rejects if the process exits first or time runs out. */
+  waitFor: (text: string | RegExp, timeoutMs: number) => Promise<string>;
+  exited: Promise<number | null>;
+}
+
+export function startUp(args: string[]): UpProcess {
+  const child = spawn(process.execPath, [CLI, 'up', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const listeners = new Set<() => void>();
+  const onData = (c: Buffer) => {
+    out += c.toString();
+    for (const l of listeners) l();
+  };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => {
+    for (const l of listeners) l();
+    r(code);
+  }));
+  const waitFor = (text: string | RegExp, timeoutMs: number) =>
+    new Promise<string>((resolvePromise, reject) => {
+      const check = () => {
+        if (typeof text === 'string' ? out.includes(text) : text.test(out)) {
+          done();
+          resolvePromise(out);
+        } else if (child.exitCode !== null || child.signalCode !== null) {
+          done();
+          reject(new Error(`up exited (${child.exitCode ?? child.signalCode}) before printing ${String(text)}:\n${out}`));
+        }
+      };
+      const t = setTimeout(() => {
+        done();
+        reject(new Error(`timed out waiting for ${String(text)}:\n${out}`));
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(t);
+        listeners.delete(check);
+      };
+      listeners.add(check);
+      check();
+    });
+  return { child, output: () => out, waitFor, exited };
+}
+
+export interface RawResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+  raw: string;
+}
+
+/** Send raw bytes to a unix socket or TCP port and read until the server closes. */
+export function rawExchange(target: { path: string } | { port: number }, payload: string, timeoutMs = 10_000): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    const s = 'path' in target ? connect(target.path) : connect(target.port, '127.0.0.1');
+    let data = '';
+    s.setTimeout(timeoutMs, () => {
+      s.destroy();
+      reject(new Error(`no answer in ${timeoutMs} ms; got so far: ${JSON.stringify(data)}`));
+    });
+    s.on('connect', () => s.write(payload));
+    s.on('data', (c: Buffer) => (data += c.toString('latin1')));
+    s.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ECONNRESET' || err.code === 'EPIPE' ? resolvePromise(data) : reject(err)));
+    s.on('close', () => resolvePromise(data));
+  });
+}
+
+export function parseResponse(raw: string): RawResponse {
+  const end = raw.indexOf('\r\n\r\n');
+  const head = end >= 0 ? raw.slice(0, end) : raw;
+  const [statusLine = '', ...lines] = head.split('\r\n');
+  const headers: Record<string, string> = {};
+  for (const l of lines) {
+    const i = l.indexOf(':');
+    if (i > 0) headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
+  }
+  let body = end >= 0 ? raw.slice(end + 4) : '';
+  if (headers['transfer-encoding'] === 'chunked') body = dechunk(body);
+  return { status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1] ?? 0), headers, body, raw };
+}
+
+function dechunk(body: string): string {
+  let out = '';
+  let rest = body;
+  for (;;) {
+    const nl = rest.indexOf('\r\n');
+    if (nl < 0) return out;
+    const size = parseInt(rest.slice(0, nl), 16);
+    if (!size) return out;
+    out += rest.slice(nl + 2, nl + 2 + size);
+    rest = rest.slice(nl + 2 + size + 2);
+  }
+}
+
+/** A request exactly as tor sends it with HiddenServiceExportCircuitID haproxy: PROXY line, then HTTP. */
+export function torRequest(circuitId: number, path: string, extraHeaders: Record<string, string> = {}): string {
+  const src = `fc00:dead:beef:4dad::${(circuitId >>> 16).toString(16)}:${(circuitId & 0xffff).toString(16)}`;
+  const headers = Object.entries({ Host: 'example.onion', Connection: 'close', ...extraHeaders })
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
+  return `PROXY TCP6 ${src} ::1 ${circuitId & 0xffff} 80\r\nGET ${path} HTTP/1.1\r\n${headers}\r\n`;
+}
+
+export interface Listener {
+  address: string;
+  port: number;
+}
+
+/** Every listening TCP socket on this machine (from /proc/net/tcp and tcp6). */
+export function tcpListeners(): Listener[] {
+  const out: Listener[] = [];
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f[3] !== '0A') continue; // LISTEN
+      const [addrHex = '', portHex = '0'] = (f[1] ?? '').split(':');
+      out.push({ address: decodeAddress(addrHex), port: parseInt(portHex, 16) });
+    }
+  }
+  return out;
+}
+
+function decodeAddress(hex: string): string {
+  if (hex.length === 8) return [3, 2, 1, 0].map((i) => parseInt(hex.slice(i * 2, i * 2 + 2), 16)).join('.');
+  if (hex === '00000000000000000000000001000000') return '::1';
+  if (hex === '00000000000000000000000000000000') return '::';
+  if (hex.startsWith('0000000000000000FFFF0000')) return '::ffff:' + decodeAddress(hex.slice(24));
+  return hex;
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function isPidAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,282 @@
+/**
+ * The walking stack, for real: redis-server, two sample instances, haproxy and tor, started by the built CLI in a
+ * temporary directory on free loopback ports. Tor points at a private "network" whose only authority is a closed
+ * loopback port, so it never contacts the public network and never bootstraps: `up` must still finish and say so.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createClient } from 'redis';
+import { freePort, freePortRange } from '../helpers/ports.js';
+import {
+  isPidAlive,
+  parseResponse,
+  rawExchange,
+  runCli,
+  sleep,
+  startUp,
+  tcpListeners,
+  torRequest,
+  type UpProcess,
+} from '../helpers/stack.js';
+
+interface State {
+  phase: string;
+  services: { name: string; kind: string; state: string; pid?: number; restarts: number }[];
+  onions: { service: string; hostname?: string }[];
+  tor: { reached: boolean; bootstrap: number };
+}
+
+async function makeStackDir(): Promise<{ dir: string; config: string; basePort: number; redisPort: number }> {
+  // Short paths: unix socket paths are limited to 107 bytes.
+  const dir = mkdtempSync(join(tmpdir(), 'osc-'));
+  const basePort = await freePortRange(2);
+  const redisPort = await freePort();
+  const deadAuthority = await freePort();
+  const config = join(dir, 'onionscale.yaml');
+  writeFileSync(
+    config,
+    `stateDir: state
+onion:
+  services:
+    - name: main
+      ports: [80]
+      dos: { introDefense: {}, pow: {}, maxStreams: 20 }
+apps:
+  - name: web
+    builtin: sample
+    instances: 2
+    basePort: ${basePort}
+    readyTimeout: 20s
+balancer:
+  healthInterval: 300ms
+  retries: 3
+redis:
+  listen: "127.0.0.1:${redisPort}"
+  maxmemory: 32mb
+tor:
+  network:
+    dirAuthorities:
+      - "nowhere orport=${deadAuthority} no-v2 v3ident=${'A'.repeat(40)} 127.0.0.1:${deadAuthority} ${'B'.repeat(40)}"
+  bootstrapWait: 1s
+`,
+  );
+  return { dir, config, basePort, redisPort };
+}
+
+async function status(config: string): Promise<State & { running: boolean }> {
+  const r = await runCli(['status', '--json', '-c', config]);
+  return JSON.parse(r.stdout) as State & { running: boolean };
+}
+
+async function get(sock: string, path: string, circuit = 0x50, headers: Record<string, string> = {}) {
+  return parseResponse(await rawExchange({ path: sock }, torRequest(circuit, path, headers)));
+}
+
+describe('onionscale up: the whole stack', () => {
+  let dir = '';
+  let config = '';
+  let basePort = 0;
+  let redisPort = 0;
+  let up: UpProcess;
+  let sock = '';
+  let allPids: number[] = [];
+
+  before(async () => {
+    ({ dir, config, basePort, redisPort } = await makeStackDir());
+    sock = join(dir, 'state/run/main.sock');
+    up = startUp(['-c', config]);
+    await up.waitFor('tor network:', 90_000);
+  });
+
+  after(async () => {
+    // Whatever happened, leave nothing behind.
+    if (up.child.exitCode === null) {
+      await runCli(['down', '-c', config]).catch(() => {});
+      up.child.kill('SIGKILL');
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('every service comes up and the printed onion address is the hostname file', async () => {
+    const out = up.output();
+    const st = await status(config);
+    assert.equal(st.running, true);
+    assert.equal(st.phase, 'running');
+    assert.deepEqual(st.services.map((s) => s.name), ['redis', 'web-1', 'web-2', 'haproxy', 'tor']);
+    for (const s of st.services) {
+      assert.equal(s.state, 'ready', s.name);
+      assert.ok(s.pid && isPidAlive(s.pid), `${s.name} pid alive`);
+      assert.match(out, new RegExp(`^${s.name}\\s+ready\\s+${s.pid}\\s`, 'm'));
+    }
+    allPids = st.services.map((s) => s.pid!);
+    const hsDir = join(dir, 'state/tor/hs/main');
+    const hostname = readFileSync(join(hsDir, 'hostname'), 'utf8').trim();
+    assert.match(hostname, /^[a-z2-7]{56}\.onion$/);
+    assert.equal(st.onions[0]!.hostname, hostname);
+    assert.match(out, new RegExp(`onion main: http://${hostname.replace('.', '\\.')}`));
+    assert.equal(statSync(hsDir).mode & 0o777, 0o700);
+    assert.equal(statSync(join(hsDir, 'hs_ed25519_secret_key')).mode & 0o077, 0);
+    // No Tor network here: up finished anyway and says so.
+    assert.equal(st.tor.reached, false);
+    assert.match(out, /tor network: NOT reached yet/);
+  });
+
+  test('a request with the PROXY line tor sends reaches an instance, which sees the circuit ID', async () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 6; i++) {
+      const res = await get(sock, '/whoami', 0x50 + i);
+      assert.equal(res.status, 200, res.raw);
+      const body = JSON.parse(res.body) as { instance: string; circuit: number };
+      assert.equal(body.circuit, 0x50 + i);
+      seen.add(body.instance);
+      assert.equal(res.headers.server, undefined);
+      assert.equal(res.headers['x-powered-by'], undefined);
+    }
+    assert.deepEqual([...seen].sort(), ['web-1', 'web-2'], 'both instances serve');
+  });
+
+  test('a forged circuit header from the client is overwritten', async () => {
+    const res = await get(sock, '/whoami', 0x1234, { 'X-Onion-Circuit': 'fc00:dead:beef:4dad::6:6' });
+    const body = JSON.parse(res.body) as { circuit: number; circuitHeader: string };
+    assert.equal(body.circuit, 0x1234);
+    assert.equal(body.circuitHeader, 'fc00:dead:beef:4dad::0:1234');
+  });
+
+  test('a request without a PROXY line is refused', async () => {
+    const raw = await rawExchange({ path: sock }, 'GET /whoami HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    assert.doesNotMatch(raw, /^HTTP\/1\.[01] 200/);
+    assert.doesNotMatch(raw, /web-\d/);
+  });
+
+  test('redis requires the password and everything listens on loopback only', async () => {
+    const anon = createClient({ socket: { host: '127.0.0.1', port: redisPort, reconnectStrategy: false } });
+    anon.on('error', () => {});
+    await assert.rejects(anon.connect(), /NOAUTH|WRONGPASS/);
+    const passwordFile = join(dir, 'state/secrets/redis.password');
+    assert.equal(statSync(passwordFile).mode & 0o777, 0o600);
+    const password = readFileSync(passwordFile, 'utf8').trim();
+    assert.ok(password.length >= 32);
+    const c = createClient({ socket: { host: '127.0.0.1', port: redisPort }, password });
+    await c.connect();
+    const info = await c.info('memory');
+    assert.match(info, /maxmemory_policy:allkeys-lru/);
+    assert.match(await c.info('persistence'), /aof_enabled:1/);
+    c.destroy();
+    for (const port of [redisPort, basePort, basePort + 1]) {
+      const socks = tcpListeners().filter((l) => l.port === port);
+      assert.ok(socks.length > 0, `something listens on ${port}`);
+      for (const s of socks) assert.match(s.address, /^(127\.0\.0\.1|::1)$/, `port ${port} bound to ${s.address}`);
+    }
+    // The password never reaches a log file.
+    for (const name of ['redis', 'web-1', 'web-2', 'haproxy', 'tor']) {
+      const log = join(dir, `state/logs/${name}.log`);
+      if (existsSync(log)) assert.ok(!readFileSync(log, 'utf8').includes(password), `${name}.log leaks the password`);
+    }
+    assert.ok(!up.output().includes(password));
+  });
+
+  test('kill one instance: requests keep succeeding and the supervisor restarts it', async () => {
+    const before = await status(config);
+    const victim = before.services.find((s) => s.name === 'web-1')!;
+    process.kill(victim.pid!, 'SIGKILL');
+    for (let i = 0; i < 20; i++) {
+      const res = await get(sock, '/whoami', 0x900 + i);
+      assert.equal(res.status, 200, `request ${i} during the outage: ${res.raw.slice(0, 200)}`);
+    }
+    let after: State | undefined;
+    for (let i = 0; i < 100; i++) {
+      after = await status(config);
+      const w = after.services.find((s) => s.name === 'web-1')!;
+      if (w.state === 'ready' && w.pid !== victim.pid) break;
+      await sleep(100);
+    }
+    const w = after!.services.find((s) => s.name === 'web-1')!;
+    assert.equal(w.state, 'ready');
+    assert.notEqual(w.pid, victim.pid);
+    assert.ok(w.restarts >= 1);
+    allPids.push(w.pid!);
+  });
+
+  test('kill all instances: the "site is down" page with 503, then the site comes back', async () => {
+    const st = await status(config);
+    for (const s of st.services.filter((x) => x.kind === 'app')) process.kill(s.pid!, 'SIGKILL');
+    let down;
+    for (let i = 0; i < 50; i++) {
+      down = await get(sock, '/');
+      if (down.status === 503) break;
+      await sleep(50);
+    }
+    assert.equal(down.status, 503);
+    assert.match(down.body, /temporarily down/i);
+    assert.doesNotMatch(down.raw, /haproxy|redis|node|tor\b|version/i);
+    let back;
+    for (let i = 0; i < 150; i++) {
+      back = await get(sock, '/');
+      if (back.status === 200) break;
+      await sleep(100);
+    }
+    assert.equal(back.status, 200);
+    const now = await status(config);
+    allPids.push(...now.services.filter((x) => x.kind === 'app').map((s) => s.pid!));
+  });
+
+  test('down from another shell leaves no process and no listening socket', async () => {
+    const r = await runCli(['down', '-c', config]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(await up.exited, 0);
+    for (const pid of allPids) assert.equal(isPidAlive(pid), false, `pid ${pid} still alive`);
+    const ports = new Set([redisPort, basePort, basePort + 1]);
+    assert.deepEqual(tcpListeners().filter((l) => ports.has(l.port)), []);
+    assert.equal(existsSync(sock), false);
+    const st = await runCli(['status', '-c', config]);
+    assert.equal(st.code, 3);
+    assert.match(st.stdout, /not running/);
+  });
+});
+
+describe('onionscale up: Ctrl-C and bad configs', () => {
+  test('SIGINT stops everything in reverse order and leaves no process behind', async () => {
+    const { dir, config } = await makeStackDir();
+    try {
+      const up = startUp(['-c', config]);
+      await up.waitFor('tor network:', 90_000);
+      const st = await status(config);
+      const pids = st.services.map((s) => s.pid!);
+      up.child.kill('SIGINT');
+      assert.equal(await up.exited, 0);
+      const out = up.output();
+      const order = ['tor', 'haproxy', 'web-2', 'web-1', 'redis'].map((n) => out.indexOf(`stopping ${n}`));
+      assert.ok(order.every((i, k) => i >= 0 && (k === 0 || i > order[k - 1]!)), `reverse order:\n${out}`);
+      for (const pid of pids) assert.equal(isPidAlive(pid), false, `pid ${pid} still alive`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a bad config gives every problem at once and exit code 2', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'osc-'));
+    try {
+      const config = join(dir, 'onionscale.yaml');
+      writeFileSync(
+        config,
+        'apps:\n  - { name: web, builtin: sample, instances: two, basePort: 9000 }\n  - { name: api, builtin: sample, basePort: 9000, colour: 1 }\n  - { name: x, command: "a\\nb", basePort: 9100 }\n  - { name: y, builtin: sample, basePort: 9200 }\nredis: { listen: 9200 }\n',
+      );
+      const r = await runCli(['up', '-c', config]);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /4 problems/);
+      assert.match(r.stderr, /apps\[0\]\.instances: expected number, got string \[OSC_ERR_CONFIG_TYPE\]/);
+      assert.match(r.stderr, /apps\[1\]\.colour: unknown key \[OSC_ERR_CONFIG_UNKNOWN_KEY\]/);
+      assert.match(r.stderr, /apps\[2\]\.command: must not contain newlines or control characters \[OSC_ERR_CONFIG_CONTROL_CHAR\]/);
+      assert.match(r.stderr, /redis\.listen: 127\.0\.0\.1:9200 is already used by apps\[3\] \(instance y-1\) \[OSC_ERR_CONFIG_PORT_CLASH\]/);
+      assert.equal(existsSync(join(dir, '.onionscale')), false, 'nothing was started or created');
+      const check = await runCli(['check', '-c', join(dir, 'missing.yaml')]);
+      assert.equal(check.code, 2);
+      assert.match(check.stderr, /OSC_ERR_CONFIG_NOT_FOUND/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -142,7 +142,8 @@ describe('onionscale up: the whole stack', () => {
     const res = await get(sock, '/whoami', 0x1234, { 'X-Onion-Circuit': 'fc00:dead:beef:4dad::6:6' });
     const body = JSON.parse(res.body) as { circuit: number; circuitHeader: string };
     assert.equal(body.circuit, 0x1234);
-    assert.equal(body.circuitHeader, 'fc00:dead:beef:4dad::0:1234');
+    // haproxy writes the address in canonical form (fc00:dead:beef:4dad::1234); the forged value is gone.
+    assert.match(body.circuitHeader, /^fc00:dead:beef:4dad::(0:)?1234$/);
   });
 
   test('a request without a PROXY line is refused', async () => {

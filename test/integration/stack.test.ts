@@ -5,7 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from 'redis';
@@ -29,9 +29,13 @@ interface State {
   tor: { reached: boolean; bootstrap: number };
 }
 
-async function makeStackDir(): Promise<{ dir: string; config: string; basePort: number; redisPort: number }> {
+async function makeStackDir(
+  variant: 'sample-tcp-redis' | 'static-unix-redis' = 'sample-tcp-redis',
+): Promise<{ dir: string; config: string; basePort: number; redisPort: number }> {
   // Short paths: unix socket paths are limited to 107 bytes.
   const dir = mkdtempSync(join(tmpdir(), 'osc-'));
+  mkdirSync(join(dir, 'public'));
+  writeFileSync(join(dir, 'public', 'index.html'), '<h1>static onion</h1>');
   const basePort = await freePortRange(2);
   const redisPort = await freePort();
   const deadAuthority = await freePort();
@@ -46,7 +50,7 @@ onion:
       dos: { introDefense: {}, pow: {}, maxStreams: 20 }
 apps:
   - name: web
-    builtin: sample
+    ${variant === 'static-unix-redis' ? 'static: ./public' : 'builtin: sample'}
     instances: 2
     basePort: ${basePort}
     readyTimeout: 20s
@@ -54,7 +58,7 @@ balancer:
   healthInterval: 300ms
   retries: 3
 redis:
-  listen: "127.0.0.1:${redisPort}"
+  listen: ${variant === 'static-unix-redis' ? 'unix' : `"127.0.0.1:${redisPort}"`}
   maxmemory: 32mb
 tor:
   network:
@@ -239,11 +243,23 @@ describe('onionscale up: the whole stack', () => {
 });
 
 describe('onionscale up: Ctrl-C and bad configs', () => {
-  test('SIGINT stops everything in reverse order and leaves no process behind', async () => {
-    const { dir, config } = await makeStackDir();
+  test('static mode behind the same balancer; SIGINT stops everything in reverse order, no process left', async () => {
+    const { dir, config } = await makeStackDir('static-unix-redis');
     try {
       const up = startUp(['-c', config]);
       await up.waitFor('tor network:', 90_000);
+      const sock = join(dir, 'state/run/main.sock');
+      const page = await get(sock, '/');
+      assert.equal(page.status, 200, page.raw);
+      assert.equal(page.body, '<h1>static onion</h1>');
+      assert.match(page.headers.etag ?? '', /^"[A-Za-z0-9_-]{27}"$/);
+      assert.equal((await get(sock, '/../onionscale.yaml')).status, 404);
+      // Redis on a unix socket in the 0700 run directory, still with a password.
+      const redisSock = join(dir, 'state/run/redis.sock');
+      const anon = createClient({ socket: { path: redisSock, tls: false, reconnectStrategy: false } });
+      anon.on('error', () => {});
+      await assert.rejects(anon.connect(), /NOAUTH/);
+      assert.equal(statSync(join(dir, 'state/run')).mode & 0o777, 0o700);
       const st = await status(config);
       const pids = st.services.map((s) => s.pid!);
       up.child.kill('SIGINT');

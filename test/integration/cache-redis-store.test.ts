@@ -1,0 +1,93 @@
+/**
+ * The store contract suite against a real redis-server, plus what only Redis can show: the Lua scripts' atomicity
+ * assumptions, key layout under the prefix, and the owned client's lifecycle.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { createClient } from 'redis';
+import { createOwnedClient } from '../../src/core/cache/factory.js';
+import { RedisStore } from '../../src/core/cache/redis-store.js';
+import { storeContract } from '../../src/core/cache/store-contract.js';
+import type { AnyRedisClient } from '../../src/core/cache/types.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+
+let redis: TestRedis;
+let shared: AnyRedisClient;
+
+before(async () => {
+  redis = await startRedis();
+  shared = createClient({ url: redis.url }) as AnyRedisClient;
+  shared.on('error', () => {});
+  await shared.connect();
+});
+
+after(async () => {
+  await shared.close();
+  await redis.stop();
+});
+
+storeContract({
+  name: 'redis',
+  // A fresh prefix per test keeps each one "empty"; each store owns its own client so close() is exercised.
+  make: async () => {
+    const client = createOwnedClient({ url: redis.url });
+    const store = new RedisStore({ client, prefix: `t:${randomUUID()}:`, ownsClient: true });
+    const deadline = Date.now() + 5000;
+    while (!store.available && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    return store;
+  },
+});
+
+test('redis store: key layout under the prefix, tag sets expire with their members', async () => {
+  const prefix = `layout:${randomUUID()}:`;
+  const store = new RedisStore({ client: shared, prefix });
+  await store.set('k:a', 'v', 5000, ['t1']);
+  assert.equal(await shared.get(`${prefix}k:a`), 'v');
+  assert.deepEqual(await shared.sMembers(`${prefix}t:t1`), ['k:a']);
+  const ttl = await shared.pTTL(`${prefix}t:t1`);
+  assert.ok(ttl > 0 && ttl <= 5000, `tag set ttl ${ttl}`);
+  await store.set('k:b', 'w', 20_000, ['t1']);
+  assert.ok((await shared.pTTL(`${prefix}t:t1`)) > 5000, 'tag set lives as long as its longest member');
+  const token = await store.acquireLock('k:a', 5000);
+  assert.equal(await shared.get(`${prefix}l:k:a`), token);
+  await store.close();
+  assert.equal(shared.isReady, true, 'a store never closes a client it was given');
+});
+
+test('redis store: scripts are reloaded after SCRIPT FLUSH (NOSCRIPT fallback)', async () => {
+  const store = new RedisStore({ client: shared, prefix: `flush:${randomUUID()}:` });
+  await store.set('k:a', '1', 5000, ['t']);
+  await shared.scriptFlush();
+  await store.set('k:b', '2', 5000, ['t']);
+  assert.deepEqual((await store.deleteByTag('t')).sort(), ['k:a', 'k:b']);
+  await store.close();
+});
+
+test('redis store: a dead Redis makes an owned client unavailable and commands reject fast', async () => {
+  const own = await startRedis();
+  const client = createOwnedClient({ url: own.url });
+  const store = new RedisStore({ client, prefix: 'dead:', ownsClient: true, commandTimeout: 500 });
+  try {
+    while (!store.available) await new Promise((r) => setTimeout(r, 10));
+    const seen: boolean[] = [];
+    store.onAvailability((a) => seen.push(a));
+    await own.kill();
+    const deadline = Date.now() + 5000;
+    while (store.available && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(store.available, false);
+    const t0 = performance.now();
+    await assert.rejects(store.get('k:a'));
+    assert.ok(performance.now() - t0 < 400, 'no offline queue: rejected without waiting for the timeout');
+    await own.restart();
+    while (!store.available && Date.now() < deadline + 5000) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(store.available, true);
+    assert.deepEqual(seen.slice(0, 1), [false]);
+    assert.equal(seen.at(-1), true);
+    await store.set('k:a', 'back', 5000);
+    assert.equal(await store.get('k:a'), 'back');
+  } finally {
+    await store.close();
+    await own.stop();
+  }
+});

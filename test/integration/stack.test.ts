@@ -57,6 +57,7 @@ apps:
 balancer:
   healthInterval: 300ms
   retries: 3
+  ${variant === 'static-unix-redis' ? 'perCircuit: { requestRate: 5, window: 10s }' : ''}
 redis:
   listen: ${variant === 'static-unix-redis' ? 'unix' : `"127.0.0.1:${redisPort}"`}
   maxmemory: 32mb
@@ -254,6 +255,15 @@ describe('onionscale up: Ctrl-C and bad configs', () => {
       assert.equal(page.body, '<h1>static onion</h1>');
       assert.match(page.headers.etag ?? '', /^"[A-Za-z0-9_-]{27}"$/);
       assert.equal((await get(sock, '/../onionscale.yaml')).status, 404);
+      // Per-circuit request limit (5 per 10 s here): circuit 7 is cut off with a plain 429, circuit 8 is not.
+      const codes: number[] = [];
+      for (let i = 0; i < 7; i++) codes.push((await get(sock, '/', 7)).status);
+      assert.deepEqual(codes.slice(0, 5), [200, 200, 200, 200, 200]);
+      assert.equal(codes[6], 429);
+      const limited = await get(sock, '/', 7);
+      assert.equal(limited.status, 429);
+      assert.doesNotMatch(limited.raw, /haproxy/i);
+      assert.equal((await get(sock, '/', 8)).status, 200);
       // Redis on a unix socket in the 0700 run directory, still with a password.
       const redisSock = join(dir, 'state/run/redis.sock');
       const anon = createClient({ socket: { path: redisSock, tls: false, reconnectStrategy: false } });

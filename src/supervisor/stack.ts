@@ -4,6 +4,7 @@
  * and frozen; this module writes the rendered files, owns the processes and reports state to `run/state.json`.
  */
 import { randomBytes } from 'node:crypto';
+import { channel } from 'node:diagnostics_channel';
 import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { instanceCommand, type Runtime } from '../config/instance.js';
@@ -32,6 +33,13 @@ export interface StackOptions {
   verbose?: boolean;
   spawn?: SpawnFn;
 }
+
+/**
+ * Supervisor events for metrics and the dashboard (STYLE.md §9): `{ type: 'state', service, state, pid }`,
+ * `{ type: 'restart', service, attempt, delayMs }`, `{ type: 'tor-bootstrap', percent, summary }`.
+ */
+export const SUPERVISOR_CHANNEL = 'onionscale:supervisor';
+const events = channel(SUPERVISOR_CHANNEL);
 
 const BOOTSTRAP_RE = /Bootstrapped (\d+)% \(([^)]*)\): (.*)$/;
 
@@ -233,8 +241,14 @@ export class Stack {
       onLine: (line: string) => this.#log(name, line),
     });
     const watch = (svc: Service) => {
-      svc.on('state', () => this.#saveState());
-      svc.on('restart', (n, delay) => this.#print(`  ! ${svc.name} exited; restart ${n} in ${delay} ms`));
+      svc.on('state', (state) => {
+        this.#saveState();
+        if (events.hasSubscribers) events.publish({ type: 'state', service: svc.name, state, pid: svc.pid });
+      });
+      svc.on('restart', (n, delay) => {
+        this.#print(`  ! ${svc.name} exited; restart ${n} in ${delay} ms`);
+        if (events.hasSubscribers) events.publish({ type: 'restart', service: svc.name, attempt: n, delayMs: delay });
+      });
       this.services.push(svc);
       return svc;
     };
@@ -314,6 +328,7 @@ export class Stack {
         const pct = Number(b[1]);
         this.#tor = { ...this.#tor, bootstrap: pct, summary: b[3] ?? '', reached: pct >= 100 };
         this.#saveState();
+        if (events.hasSubscribers) events.publish({ type: 'tor-bootstrap', percent: pct, summary: this.#tor.summary });
       }
     }
     try {

@@ -283,6 +283,25 @@ describe('onionscale up: Ctrl-C and bad configs', () => {
     }
   });
 
+  test('supervisor SIGKILLed: tor dies with it, and `down` stops what it left behind', async () => {
+    const { dir, config } = await makeStackDir();
+    try {
+      const up = startUp(['-c', config]);
+      await up.waitFor('tor network:', 90_000);
+      const st = await status(config);
+      up.child.kill('SIGKILL');
+      await up.exited;
+      const left = await status(config);
+      assert.equal(left.running, false, 'status notices the dead supervisor');
+      const r = await runCli(['down', '-c', config]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /leftover/);
+      for (const s of st.services) assert.equal(isPidAlive(s.pid!), false, `${s.name} (pid ${s.pid}) still alive`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('a bad config gives every problem at once and exit code 2', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'osc-'));
     try {

@@ -27,7 +27,7 @@ export const ERROR_CODES = {
   // renderers
   OSC_ERR_RENDER_UNSAFE_VALUE: {
     status: 500,
-    hint: 'A value contains CR/LF or a control character and would inject lines into a config file; remove it.',
+    hint: 'A value cannot be written safely into the config file (CR/LF or control characters, a non-loopback address, a number out of range, whitespace in a socket path); fix the field named in the message.',
   },
   // supervisor / CLI
   OSC_ERR_STACK_RUNNING: { status: 500, hint: 'Stop it first with `onionscale down`, or use another state directory.' },
@@ -57,6 +57,7 @@ export const ERROR_CODES = {
   OSC_ERR_CACHE_SERIALIZE: { status: 500, hint: 'The value must survive the serializer (JSON by default).' },
   OSC_ERR_CACHE_LOADER_TIMEOUT: { status: 500, hint: 'The loader took longer than its timeout; raise it or speed it up.' },
   OSC_ERR_CACHE_OPTIONS: { status: 500, hint: 'Fix the cache option named in the message.' },
+  OSC_ERR_CACHE_CLOSED: { status: 500, hint: 'The cache (or its store) was closed; create a new one.' },
 } as const satisfies Record<string, { status: number; hint: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -135,3 +135,9 @@ test('the JSON Schema comes from the same schema', () => {
   assert.deepEqual(Object.keys(s.properties).sort(), ['apps', 'balancer', 'binaries', 'onion', 'redis', 'stateDir', 'tor']);
   assert.ok(s.properties.balancer?.properties?.circuitHeader);
 });
+
+test('unix socket paths with whitespace are refused at config time (tor cannot use them)', () => {
+  assert.deepEqual(problems('stateDir: "my state"\n'), [
+    'onion.services[0].listen: OSC_ERR_CONFIG_VALUE',
+  ]);
+});

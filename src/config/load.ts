@@ -274,6 +274,10 @@ function crossFieldProblems(m: StackModel): ConfigProblem[] {
     } else {
       owner.set(key, path);
     }
+    if (listen.kind === 'unix' && path.startsWith('onion.') && /\s/.test(listen.path)) {
+      // tor splits HiddenServicePort values on spaces (quoting is refused too): such a socket cannot be reached.
+      problems.push({ path, message: `socket path ${listen.path} contains whitespace, which tor cannot use; pick a stateDir without spaces`, code: 'OSC_ERR_CONFIG_VALUE' });
+    }
     if (listen.kind === 'unix' && Buffer.byteLength(listen.path) > MAX_UNIX_PATH) {
       problems.push({
         path,

@@ -209,21 +209,23 @@ describe('onionscale up: the whole stack', () => {
   test('kill all instances: the "site is down" page with 503, then the site comes back', async () => {
     const st = await status(config);
     for (const s of st.services.filter((x) => x.kind === 'app')) process.kill(s.pid!, 'SIGKILL');
-    let down;
+    let down: Awaited<ReturnType<typeof get>> | undefined;
     for (let i = 0; i < 50; i++) {
       down = await get(sock, '/');
       if (down.status === 503) break;
       await sleep(50);
     }
+    assert.ok(down);
     assert.equal(down.status, 503);
     assert.match(down.body, /temporarily down/i);
     assert.doesNotMatch(down.raw, /haproxy|redis|node|tor\b|version/i);
-    let back;
+    let back: Awaited<ReturnType<typeof get>> | undefined;
     for (let i = 0; i < 150; i++) {
       back = await get(sock, '/');
       if (back.status === 200) break;
       await sleep(100);
     }
+    assert.ok(back);
     assert.equal(back.status, 200);
     const now = await status(config);
     allPids.push(...now.services.filter((x) => x.kind === 'app').map((s) => s.pid!));

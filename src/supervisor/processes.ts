@@ -28,16 +28,19 @@ export function refOf(pid: number | undefined): ProcessRef | undefined {
   return startTime === undefined ? undefined : { pid, startTime };
 }
 
-/** True when the very process referenced (same PID and start time) is still alive and not a zombie. */
-export function isAlive(ref: ProcessRef | undefined): boolean {
-  if (!ref) return false;
-  if (processStartTime(ref.pid) !== ref.startTime) return false;
+/** True when a process with this PID exists and is not a zombie (any process: see `isAlive` for ours). */
+export function isRunning(pid: number): boolean {
   try {
-    const stat = readFileSync(`/proc/${ref.pid}/stat`, 'utf8');
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return false;
   }
+}
+
+/** True when the very process referenced (same PID and start time) is still alive and not a zombie. */
+export function isAlive(ref: ProcessRef | undefined): boolean {
+  return ref !== undefined && processStartTime(ref.pid) === ref.startTime && isRunning(ref.pid);
 }
 
 export function signal(ref: ProcessRef, sig: NodeJS.Signals): boolean {

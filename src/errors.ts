@@ -58,6 +58,10 @@ export const ERROR_CODES = {
   OSC_ERR_CACHE_LOADER_TIMEOUT: { status: 500, hint: 'The loader took longer than its timeout; raise it or speed it up.' },
   OSC_ERR_CACHE_OPTIONS: { status: 500, hint: 'Fix the cache option named in the message.' },
   OSC_ERR_CACHE_CLOSED: { status: 500, hint: 'The cache (or its store) was closed; create a new one.' },
+  OSC_ERR_CACHE_TIMEOUT: {
+    status: 500,
+    hint: 'Redis answered slower than commandTimeout; the cache bypasses L2 until it recovers (never thrown to callers).',
+  },
 } as const satisfies Record<string, { status: number; hint: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

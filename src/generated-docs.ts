@@ -84,7 +84,7 @@ export function generatedDocs(): Record<string, string> {
   const schema = configJsonSchema();
   return {
     'docs/errors.md': errorsDoc(),
-    'docs/config.md': configDoc(schema as JsonSchema),
+    'docs/config.md': configDoc(schema),
     'schema/onionscale.schema.json': JSON.stringify(schema, null, 2) + '\n',
   };
 }

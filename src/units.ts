@@ -29,3 +29,12 @@ export function formatDuration(ms: number): string {
   }
   return `${ms}ms`;
 }
+
+/** A duration in a library API: milliseconds, or a string such as `'30s'`. */
+export type Duration = number | string;
+
+/** Milliseconds from a number of ms or a duration string; `undefined` when it is neither or below `min`. */
+export function durationMs(value: unknown, min = 0): number | undefined {
+  const ms = typeof value === 'number' ? (Number.isFinite(value) ? Math.floor(value) : undefined) : typeof value === 'string' ? parseDuration(value) : undefined;
+  return ms !== undefined && ms >= min ? ms : undefined;
+}

@@ -286,6 +286,21 @@ test('undefined values are refused; unserializable and too large values get code
   await assert.rejects(c.getOrSet('k', 'nope' as unknown as () => number), { code: 'OSC_ERR_CACHE_OPTIONS' });
 });
 
+test('durations may be strings: ttl "2s" equals 2000 ms; bad strings are coded errors', async () => {
+  const { caches, advance } = cluster(1);
+  const c = caches[0]!;
+  let calls = 0;
+  const load = () => ++calls;
+  assert.equal(await c.getOrSet('d', load, { ttl: '2s' }), 1);
+  advance(1999);
+  assert.equal(await c.getOrSet('d', load, { ttl: '2s' }), 1);
+  advance(1);
+  assert.equal(await c.getOrSet('d', load, { ttl: '2s' }), 2);
+  await assert.rejects(c.set('k', 1, { ttl: 'soon' }), { code: 'OSC_ERR_CACHE_OPTIONS' });
+  assert.throws(() => createCache({ l2: false, ttl: '1 minute' }), { code: 'OSC_ERR_CACHE_OPTIONS' });
+  createCache({ l2: false, ttl: '5m', grace: '1h', lock: { ttl: '10s', wait: '3s' } }).destroy();
+});
+
 test('invalid cache options are reported together', () => {
   assert.throws(
     () => createCache({ l2: false, ttl: -5, grace: Number.NaN, prefix: 'has space', l1: { maxEntries: 0 } }),

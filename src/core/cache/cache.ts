@@ -429,7 +429,7 @@ export class Cache {
     const started = performance.now();
     let value: unknown;
     try {
-      value = await withTimeout(loader, options?.timeout ?? this.#o.loaderTimeout, k);
+      value = await withTimeout(loader, entryDuration('timeout', options?.timeout, this.#o.loaderTimeout), k);
     } catch (err) {
       emit(() => ({ event: 'load', cache: this.#o.name, key: k, durationMs: performance.now() - started, ok: false }));
       throw err;

@@ -2,6 +2,7 @@
  * Cache options: validated once, every problem reported together (OSC_ERR_CACHE_OPTIONS), defaults applied, frozen.
  */
 import { OnionscaleError } from '../../errors.js';
+import { durationMs, type Duration } from '../../units.js';
 import type { CacheOptions, Serializer } from './types.js';
 
 export const jsonSerializer: Serializer = Object.freeze({
@@ -51,6 +52,12 @@ export function resolveOptions(options: CacheOptions): ResolvedCacheOptions {
     }
     return value;
   };
+  const dur = (path: string, value: Duration | undefined, fallback: number, min: number): number => {
+    if (value === undefined) return fallback;
+    const ms = durationMs(value, min);
+    if (ms === undefined) problems.push(`${path}: must be milliseconds >= ${min} or a duration such as '30s'`);
+    return ms ?? fallback;
+  };
   const str = (path: string, value: string | undefined, fallback: string, re: RegExp): string => {
     if (value === undefined) return fallback;
     if (typeof value !== 'string' || !re.test(value)) {
@@ -74,17 +81,17 @@ export function resolveOptions(options: CacheOptions): ResolvedCacheOptions {
     name: str('name', options.name, DEFAULTS.name, /^[\w.:-]{1,100}$/),
     // The prefix becomes part of Redis key names and the bus channel: same rules as keys, but kept short.
     prefix: str('prefix', options.prefix, DEFAULTS.prefix, /^[\w.:{}-]{0,100}$/),
-    ttl: num('ttl', options.ttl, DEFAULTS.ttl, 1),
-    grace: num('grace', options.grace, DEFAULTS.grace, 0),
-    graceBackoff: num('graceBackoff', options.graceBackoff, DEFAULTS.graceBackoff, 0),
-    loaderTimeout: num('loaderTimeout', options.loaderTimeout, DEFAULTS.loaderTimeout, 0),
+    ttl: dur('ttl', options.ttl, DEFAULTS.ttl, 1),
+    grace: dur('grace', options.grace, DEFAULTS.grace, 0),
+    graceBackoff: dur('graceBackoff', options.graceBackoff, DEFAULTS.graceBackoff, 0),
+    loaderTimeout: dur('loaderTimeout', options.loaderTimeout, DEFAULTS.loaderTimeout, 0),
     maxValueBytes: num('maxValueBytes', options.maxValueBytes, DEFAULTS.maxValueBytes, 1),
     hashKeys: options.hashKeys ?? false,
     serializer,
     l1,
-    lockTtl: num('lock.ttl', options.lock?.ttl, DEFAULTS.lockTtl, 1),
-    lockWait: num('lock.wait', options.lock?.wait, DEFAULTS.lockWait, 0),
-    breakerCooldown: num('breakerCooldown', options.breakerCooldown, DEFAULTS.breakerCooldown, 0),
+    lockTtl: dur('lock.ttl', options.lock?.ttl, DEFAULTS.lockTtl, 1),
+    lockWait: dur('lock.wait', options.lock?.wait, DEFAULTS.lockWait, 0),
+    breakerCooldown: dur('breakerCooldown', options.breakerCooldown, DEFAULTS.breakerCooldown, 0),
     now: options.now ?? Date.now,
   };
   if (problems.length > 0) {
@@ -95,12 +102,13 @@ export function resolveOptions(options: CacheOptions): ResolvedCacheOptions {
   return Object.freeze(resolved);
 }
 
-/** Per-entry ttl/grace: same rules, thrown at the call that passed them. */
-export function entryDuration(name: 'ttl' | 'grace', value: number | undefined, fallback: number): number {
+/** Per-entry durations: same rules, thrown at the call that passed them. Numbers take the fast path. */
+export function entryDuration(name: 'ttl' | 'grace' | 'timeout', value: Duration | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   const min = name === 'ttl' ? 1 : 0;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
-    throw new OnionscaleError('OSC_ERR_CACHE_OPTIONS', `${name} must be a finite number of milliseconds >= ${min}`);
+  const ms = typeof value === 'number' && Number.isFinite(value) && value >= min ? value : durationMs(value, min);
+  if (ms === undefined) {
+    throw new OnionscaleError('OSC_ERR_CACHE_OPTIONS', `${name} must be milliseconds >= ${min} or a duration such as '30s'`);
   }
-  return value;
+  return ms;
 }

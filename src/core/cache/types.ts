@@ -16,6 +16,8 @@ import type { RedisClientOptions, RedisClientType } from 'redis';
  * - Locks are advisory, owned by an opaque token, expire by themselves after `ttlMs`, and are released only by
  *   their owner (compare-and-delete), so a slow loader can never release a lock someone else took after expiry.
  */
+import type { Duration } from '../../units.js';
+
 export interface CacheStore {
   /** The raw value, or `undefined` when absent or expired. */
   get(key: string): Promise<string | undefined>;
@@ -86,16 +88,16 @@ export interface Serializer {
 
 export interface EntryOptions {
   /** Milliseconds the value is fresh. Default: the cache's `ttl`. */
-  ttl?: number;
+  ttl?: Duration;
   /** Milliseconds after `ttl` during which a stale value may still be served while it refreshes. Default: `grace`. */
-  grace?: number;
+  grace?: Duration;
   /** Tags for `deleteByTag`. */
   tags?: readonly string[];
 }
 
 export interface GetOrSetOptions extends EntryOptions {
   /** Hard timeout of the loader in ms (OSC_ERR_CACHE_LOADER_TIMEOUT); default: the cache's `loaderTimeout`. */
-  timeout?: number;
+  timeout?: Duration;
 }
 
 export interface KeyOptions {
@@ -113,13 +115,13 @@ export interface CacheOptions {
   /** Prefix of every Redis key and of the bus channel. Default `'osc:cache:'`. */
   prefix?: string;
   /** Default freshness in ms. Default 60 s. */
-  ttl?: number;
+  ttl?: Duration;
   /** Default grace period in ms. Default 0 (no stale serving). */
-  grace?: number;
+  grace?: Duration;
   /** After a refresh failed, how long to keep serving stale before trying the loader again (ms). Default 1 s. */
-  graceBackoff?: number;
+  graceBackoff?: Duration;
   /** Default hard loader timeout in ms; 0 disables. Default 0. */
-  loaderTimeout?: number;
+  loaderTimeout?: Duration;
   /** Largest serialized value in bytes. Default 1 MiB. */
   maxValueBytes?: number;
   /** Default for `KeyOptions.hashKey`. Default false. */
@@ -137,9 +139,9 @@ export interface CacheOptions {
     | { options: RedisClientOptions; commandTimeout?: number }
     | { store: CacheStore; bus?: CacheBus };
   /** Cross-instance single-flight: lock lifetime (ms), default 10 s; how long waiters wait before loading, default 3 s. */
-  lock?: { ttl?: number; wait?: number };
+  lock?: { ttl?: Duration; wait?: Duration };
   /** How long L2 stays bypassed after an error before it is tried again (ms). Default 1 s. */
-  breakerCooldown?: number;
+  breakerCooldown?: Duration;
   /** The clock entries are dated with (ms since the epoch); tests inject one. Default `Date.now`. */
   now?: () => number;
 }

@@ -4,7 +4,7 @@
  * path never branches on them.
  */
 import { OnionscaleError } from '../../errors.js';
-import { parseDuration, parseSize } from '../../units.js';
+import { durationMs, parseSize } from '../../units.js';
 import type { CacheRequest, Encoding, ResponseCacheBackend, ResponseCacheOptions } from './types.js';
 
 export interface NormalizedOptions {
@@ -51,14 +51,7 @@ export function defaultCompressible(contentType: string): boolean {
 }
 
 /** Milliseconds from a number or duration string; `undefined` if neither (or not positive). */
-export function toMs(value: unknown): number | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) && value > 0 ? Math.floor(value) : undefined;
-  if (typeof value === 'string') {
-    const ms = parseDuration(value);
-    return ms !== undefined && ms > 0 ? ms : undefined;
-  }
-  return undefined;
-}
+export const toMs = (value: unknown): number | undefined => durationMs(value, 1);
 
 function toBytes(value: unknown): number | undefined {
   if (typeof value === 'number') return Number.isInteger(value) && value >= 0 ? value : undefined;

@@ -1,18 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseConfig } from '../config/load.js';
+import { model, tampered, type DeepMutable } from './model.fixture.js';
 import type { StackModel } from '../config/model.js';
 import { renderHaproxyConfig } from './haproxy.js';
 import { ERROR_STATUSES } from './pages.js';
 
-type DeepMutable<T> = { -readonly [K in keyof T]: DeepMutable<T[K]> };
-
-const model = (yaml: string) => parseConfig(yaml, '/srv/site/onionscale.yaml', { stateDir: '/var/lib/onionscale' });
-function tampered(yaml: string, change: (m: DeepMutable<StackModel>) => void): StackModel {
-  const m = structuredClone(model(yaml)) as DeepMutable<StackModel>;
-  change(m);
-  return m;
-}
 
 /** The directive lines of one section (`frontend onion-main`), trimmed, comments dropped. */
 function section(text: string, head: string): string[] {

@@ -1,18 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseConfig } from '../config/load.js';
+import { model, tampered, directives, type DeepMutable } from './model.fixture.js';
 import type { StackModel } from '../config/model.js';
 import { renderRedisAuthConf, renderRedisConf } from './redis.js';
 
-type DeepMutable<T> = { -readonly [K in keyof T]: DeepMutable<T[K]> };
-
-const model = (yaml: string) => parseConfig(yaml, '/srv/site/onionscale.yaml', { stateDir: '/var/lib/onionscale' });
-function tampered(yaml: string, change: (m: DeepMutable<StackModel>) => void): StackModel {
-  const m = structuredClone(model(yaml)) as DeepMutable<StackModel>;
-  change(m);
-  return m;
-}
-const directives = (text: string) => text.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
 
 test('redis.conf: unix socket by default, no TCP listener, password only by include', () => {
   const lines = directives(renderRedisConf(model('{}')));

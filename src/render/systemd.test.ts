@@ -1,19 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseConfig } from '../config/load.js';
+import { model, tampered, type DeepMutable } from './model.fixture.js';
 import { instanceCommand } from '../config/instance.js';
 import type { StackModel } from '../config/model.js';
 import { renderSystemdUnits, type SystemdUnit } from './systemd.js';
 
-type DeepMutable<T> = { -readonly [K in keyof T]: DeepMutable<T[K]> };
-
 const RT = { node: '/usr/bin/node', instancesDir: '/opt/onionscale/dist/instances' };
-const model = (yaml: string, stateDir = '/var/lib/onionscale') => parseConfig(yaml, '/srv/site/onionscale.yaml', { stateDir });
-function tampered(yaml: string, change: (m: DeepMutable<StackModel>) => void): StackModel {
-  const m = structuredClone(model(yaml)) as DeepMutable<StackModel>;
-  change(m);
-  return m;
-}
 
 /** `Key=value` lines of a unit (comments and section headers dropped), in order. */
 function settings(unit: SystemdUnit | undefined): [string, string][] {

@@ -1,20 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseConfig } from '../config/load.js';
+import { model, tampered, directives, type DeepMutable } from './model.fixture.js';
 import type { StackModel } from '../config/model.js';
 import { renderTorrc } from './torrc.js';
 
-type DeepMutable<T> = { -readonly [K in keyof T]: DeepMutable<T[K]> };
-
-const model = (yaml: string) => parseConfig(yaml, '/srv/site/onionscale.yaml', { stateDir: '/var/lib/onionscale' });
-/** A hand-built (unvalidated) model: what a buggy caller could pass. */
-function tampered(yaml: string, change: (m: DeepMutable<StackModel>) => void): StackModel {
-  const m = structuredClone(model(yaml)) as DeepMutable<StackModel>;
-  change(m);
-  return m;
-}
-/** Directive lines only, without comments and blanks. */
-const directives = (text: string) => text.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
 
 const TWO_SERVICES = `
 onion:

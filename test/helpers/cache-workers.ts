@@ -46,10 +46,12 @@ export async function spawnCacheWorker(): Promise<CacheWorker> {
   const watchers = new Set<{ pred: (e: WorkerEvent) => boolean; resolve: (e: WorkerEvent) => void }>();
   let nextId = 1;
   let exited = false;
+  let exitReason = '';
   const exit = new Promise<void>((resolve) =>
-    child.once('exit', () => {
+    child.once('exit', (code, signal) => {
       exited = true;
-      for (const p of pending.values()) p.reject(new Error('worker exited'));
+      exitReason = `worker ${child.pid} exited (${signal ?? `code ${code}`})`;
+      for (const p of pending.values()) p.reject(new Error(exitReason));
       pending.clear();
       resolve();
     }),
@@ -84,7 +86,7 @@ export async function spawnCacheWorker(): Promise<CacheWorker> {
     pid: child.pid!,
     events,
     call<T>(op: string, args: Record<string, unknown> = {}): Promise<T> {
-      if (exited) return Promise.reject(new Error('worker exited'));
+      if (exited) return Promise.reject(new Error(exitReason));
       const id = nextId++;
       return new Promise<T>((resolve, reject) => {
         pending.set(id, { resolve: resolve as (v: unknown) => void, reject });

@@ -129,6 +129,8 @@ test('Redis SIGKILLed mid-test: callers still get values, no unhandled rejection
             served++;
           } catch (err) {
             failures.push(err);
+            // One failure is enough to fail the test; looping on a dead worker would only spin.
+            break;
           }
         }
       })();

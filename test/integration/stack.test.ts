@@ -155,6 +155,12 @@ describe('onionscale up: the whole stack', () => {
     const raw = await rawExchange({ path: sock }, 'GET /whoami HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     assert.doesNotMatch(raw, /^HTTP\/1\.[01] 200/);
     assert.doesNotMatch(raw, /web-\d/);
+    // Malformed PROXY lines are refused too, and the balancer keeps serving well-formed ones.
+    for (const bad of ['PROXY TCP6 not-an-address ::1 1 80\r\n', 'PROXY TCP6 fc00:dead:beef:4dad::0:50\r\n', 'PROXY ' + 'x'.repeat(300) + '\r\n']) {
+      const r = await rawExchange({ path: sock }, `${bad}GET /whoami HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      assert.doesNotMatch(r, /web-\d/, JSON.stringify(bad));
+    }
+    assert.equal((await get(sock, '/whoami', 0x77)).status, 200);
   });
 
   test('redis requires the password and everything listens on loopback only', async () => {

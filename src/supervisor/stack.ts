@@ -86,6 +86,8 @@ export class Stack {
     this.#saveState();
     try {
       for (const svc of this.services) {
+        // Ctrl-C during start-up: `down()` is already walking the list; starting more would leave orphans.
+        if (this.#stopping) throw new OnionscaleError('OSC_ERR_STACK_START', 'stopped while starting');
         const t0 = Date.now();
         this.#print(`  … ${svc.name.padEnd(12)} starting`);
         await svc.start();

@@ -291,6 +291,25 @@ describe('onionscale up: Ctrl-C and bad configs', () => {
     }
   });
 
+  test('Ctrl-C while the stack is still starting stops what started and starts nothing more', async () => {
+    const { dir, config, basePort, redisPort } = await makeStackDir();
+    try {
+      const up = startUp(['-c', config]);
+      await up.waitFor(/✓ redis .* pid \d+/, 30_000);
+      up.child.kill('SIGINT');
+      assert.equal(await up.exited, 0);
+      const pids = [...up.output().matchAll(/ pid (\d+)/g)].map((m) => Number(m[1]));
+      assert.ok(pids.length >= 1);
+      for (const pid of pids) assert.equal(isPidAlive(pid), false, `pid ${pid} still alive`);
+      await sleep(300);
+      const ports = new Set([redisPort, basePort, basePort + 1]);
+      assert.deepEqual(tcpListeners().filter((l) => ports.has(l.port)), [], 'nothing listens on the stack ports');
+      assert.equal(existsSync(join(dir, 'state/run/main.sock')), false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('supervisor SIGKILLed: tor dies with it, and `down` stops what it left behind', async () => {
     const { dir, config } = await makeStackDir();
     try {

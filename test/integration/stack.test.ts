@@ -190,6 +190,14 @@ describe('onionscale up: the whole stack', () => {
     assert.ok(!up.output().includes(password));
   });
 
+  test('the haproxy runtime API answers on a 0600 unix socket (and nothing else exposes it)', async () => {
+    const admin = join(dir, 'state/run/haproxy-admin.sock');
+    assert.equal(statSync(admin).mode & 0o777, 0o600);
+    const servers = await rawExchange({ path: admin }, 'show servers state app-web\n');
+    assert.match(servers, /app-web \d+ web-1 127\.0\.0\.1/);
+    assert.match(servers, /app-web \d+ web-2 127\.0\.0\.1/);
+  });
+
   test('kill one instance: requests keep succeeding and the supervisor restarts it', async () => {
     const before = await status(config);
     const victim = before.services.find((s) => s.name === 'web-1')!;

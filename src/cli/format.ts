@@ -9,6 +9,14 @@ export function formatStatus(state: StackState, supervisorAlive = true): string 
   lines.push('');
   for (const o of state.onions) {
     lines.push(`onion ${o.service}: ${o.hostname ? `http://${o.hostname}` : '(no hostname yet)'}  ports ${o.ports.join(',')} → ${o.app}`);
+    if (state.tor.network !== 'disabled' && o.descriptor) {
+      const d = o.descriptor;
+      lines.push(
+        d.uploaded > 0
+          ? `  descriptor: published (${d.uploaded} upload${d.uploaded === 1 ? '' : 's'} accepted by HSDirs, last ${d.lastUploadAt ?? '?'})`
+          : `  descriptor: not published yet${d.failed > 0 ? ` (${d.failed} upload(s) failed)` : ''} — visitors cannot reach it until it is`,
+      );
+    }
   }
   const t = state.tor;
   const tor =

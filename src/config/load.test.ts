@@ -138,6 +138,7 @@ test('the JSON Schema comes from the same schema', () => {
 
 test('unix socket paths with whitespace are refused at config time (tor cannot use them)', () => {
   assert.deepEqual(problems('stateDir: "my state"\n'), [
+    'stateDir: OSC_ERR_CONFIG_VALUE',
     'onion.services[0].listen: OSC_ERR_CONFIG_VALUE',
   ]);
 });

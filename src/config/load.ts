@@ -158,6 +158,8 @@ function statePaths(root: string): StatePaths {
     haproxyAdminSocket: join(run, 'haproxy-admin.sock'),
     haproxyErrors: join(run, 'errors'),
     torConfig: join(run, 'torrc'),
+    torControlSocket: join(run, 'tor-control.sock'),
+    torControlCookie: join(root, 'tor', 'control_auth_cookie'),
     redisConfig: join(run, 'redis.conf'),
     redisAuthConfig: join(secrets, 'redis-auth.conf'),
     redisPasswordFile: join(secrets, 'redis.password'),
@@ -263,6 +265,10 @@ function crossFieldProblems(m: StackModel): ConfigProblem[] {
   if (m.redis.enabled) listeners.push({ path: 'redis.listen', listen: m.redis.listen });
   if (m.tor.socksPort !== undefined) {
     listeners.push({ path: 'tor.socksPort', listen: { kind: 'tcp', host: '127.0.0.1', port: m.tor.socksPort } });
+  }
+  if (/\s/.test(m.paths.run)) {
+    // tor reads socket paths (ControlPort, HiddenServicePort) up to the first space; quoting is refused.
+    problems.push({ path: 'stateDir', message: `${m.paths.root} contains whitespace, which tor cannot use in socket paths`, code: 'OSC_ERR_CONFIG_VALUE' });
   }
   const owner = new Map<string, string>();
   for (const { path, listen } of listeners) {

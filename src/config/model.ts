@@ -18,6 +18,9 @@ export interface StatePaths {
   haproxyAdminSocket: string;
   haproxyErrors: string;
   torConfig: string;
+  /** tor's control port (unix socket, cookie auth): the supervisor watches descriptor uploads there. */
+  torControlSocket: string;
+  torControlCookie: string;
   redisConfig: string;
   redisAuthConfig: string;
   redisPasswordFile: string;

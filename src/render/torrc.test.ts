@@ -32,8 +32,13 @@ test('torrc: data dir, one HiddenServiceDir per service, one HiddenServicePort p
   for (const l of ['RunAsDaemon 0', 'Log notice stdout', 'SafeLogging 1', 'AvoidDiskWrites 1', 'SocksPort 0']) {
     assert.ok(lines.includes(l), l);
   }
-  // Nothing in the default file that could reach the network or listen on it.
-  assert.ok(!lines.some((l) => /^(ControlPort|ORPort|DirPort|MetricsPort|TestingTorNetwork|DisableNetwork)/.test(l)));
+  // Nothing in the default file that could reach the network or listen on it; the control port is a unix socket.
+  assert.ok(!lines.some((l) => /^(ORPort|DirPort|MetricsPort|TestingTorNetwork|DisableNetwork)/.test(l)));
+  assert.deepEqual(lines.filter((l) => /^(ControlPort|CookieAuth)/.test(l)), [
+    'ControlPort unix:/var/lib/onionscale/run/tor-control.sock',
+    'CookieAuthentication 1',
+    'CookieAuthFile /var/lib/onionscale/tor/control_auth_cookie',
+  ]);
 });
 
 test('torrc: DoS settings appear only when configured, with their values', () => {

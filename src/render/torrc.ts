@@ -26,6 +26,12 @@ export function renderTorrc(model: StackModel, options: TorrcOptions = {}): stri
     'AvoidDiskWrites 1',
   );
   line('DataDirectory', model.paths.torData, 'paths.torData');
+  out.push('## Control port on a unix socket in the 0700 run directory, cookie auth: the supervisor reads descriptor');
+  out.push('## upload events here (is the onion published?). Never a TCP control port: anything local could reach it.');
+  const control = `unix:${torUnsplittable('paths.torControlSocket', model.paths.torControlSocket)}`;
+  out.push(`ControlPort ${torValue('paths.torControlSocket', control)}`);
+  out.push('CookieAuthentication 1');
+  line('CookieAuthFile', model.paths.torControlCookie, 'paths.torControlCookie');
   if (options.owningPid !== undefined) {
     out.push('## Exit when the supervisor dies, so no orphan keeps publishing the service.');
     out.push(`__OwningControllerProcess ${checkInt('owningPid', options.owningPid, 1)}`);

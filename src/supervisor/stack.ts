@@ -24,6 +24,7 @@ import { isAlive, refOf, signal } from './processes.js';
 import { canConnect, waitConnect, waitFile, waitHttp, waitRedis } from './readiness.js';
 import { Service, type SpawnFn } from './service.js';
 import { readState, removeState, writeState, type StackPhase, type StackState, type TorStatus } from './state-file.js';
+import { TorControlWatcher } from './tor-control.js';
 
 export interface StackOptions {
   runtime: Runtime;
@@ -36,7 +37,8 @@ export interface StackOptions {
 
 /**
  * Supervisor events for metrics and the dashboard (STYLE.md §9): `{ type: 'state', service, state, pid }`,
- * `{ type: 'restart', service, attempt, delayMs }`, `{ type: 'tor-bootstrap', percent, summary }`.
+ * `{ type: 'restart', service, attempt, delayMs }`, `{ type: 'tor-bootstrap', percent, summary }`,
+ * `{ type: 'descriptor', action: 'UPLOAD' | 'UPLOADED' | 'FAILED', address }`.
  */
 export const SUPERVISOR_CHANNEL = 'onionscale:supervisor';
 const events = channel(SUPERVISOR_CHANNEL);
@@ -54,6 +56,9 @@ export class Stack {
   #error: string | undefined;
   #startedAt = new Date().toISOString();
   #stopping: Promise<void> | undefined;
+  /** Descriptor uploads per onion address (without .onion), from tor's control port. */
+  readonly #published = new Map<string, { uploaded: number; failed: number; lastUploadAt?: string }>();
+  #control: TorControlWatcher | undefined;
 
   constructor(model: StackModel, options: StackOptions) {
     this.model = model;
@@ -92,6 +97,7 @@ export class Stack {
         this.#print(`  … ${svc.name.padEnd(12)} starting`);
         await svc.start();
         this.#print(`  ✓ ${svc.name.padEnd(12)} ready in ${Date.now() - t0} ms  pid ${svc.pid}${svc.address ? `  ${svc.address}` : ''}`);
+        if (svc.kind === 'tor') this.#watchDescriptors();
         this.#saveState();
       }
       await this.#waitForBootstrap();
@@ -114,6 +120,7 @@ export class Stack {
   down(): Promise<void> {
     this.#stopping ??= (async () => {
       if (this.#phase !== 'failed') this.#phase = 'stopping';
+      this.#control?.stop();
       this.#saveState();
       for (const svc of [...this.services].reverse()) {
         if (svc.state === 'idle' || svc.state === 'stopped') continue;
@@ -149,7 +156,14 @@ export class Stack {
       }),
       onions: m.services.map((s) => {
         const hostname = readHostname(s.hiddenServiceDir);
-        return { service: s.name, app: s.app, ports: s.ports, ...(hostname ? { hostname } : {}) };
+        const descriptor = hostname ? this.#published.get(hostname.replace(/\.onion$/, '')) : undefined;
+        return {
+          service: s.name,
+          app: s.app,
+          ports: s.ports,
+          ...(hostname ? { hostname } : {}),
+          descriptor: { uploaded: descriptor?.uploaded ?? 0, failed: descriptor?.failed ?? 0, ...(descriptor?.lastUploadAt ? { lastUploadAt: descriptor.lastUploadAt } : {}) },
+        };
       }),
       tor: this.#tor,
       ...(this.#error ? { error: this.#error } : {}),
@@ -309,6 +323,23 @@ export class Stack {
         ...common('tor'),
       }),
     );
+  }
+
+  /** Count descriptor uploads per onion (tor re-publishes periodically and after restarts; the watcher reconnects). */
+  #watchDescriptors(): void {
+    this.#control ??= new TorControlWatcher(this.model.paths.torControlSocket, this.model.paths.torControlCookie, (e) => {
+      const entry = this.#published.get(e.address) ?? { uploaded: 0, failed: 0 };
+      if (e.action === 'UPLOADED') {
+        entry.uploaded++;
+        entry.lastUploadAt = new Date().toISOString();
+      } else if (e.action === 'FAILED') {
+        entry.failed++;
+      }
+      this.#published.set(e.address, entry);
+      this.#saveState();
+      if (events.hasSubscribers) events.publish({ type: 'descriptor', action: e.action, address: e.address });
+    });
+    this.#control.start();
   }
 
   /** Wait up to `tor.bootstrapWait` for tor to reach the network; report either way (never hang). */

@@ -22,6 +22,8 @@ export interface OnionStatus {
   app: string;
   ports: readonly number[];
   hostname?: string;
+  /** Descriptor uploads tor reported on its control port (HS_DESC UPLOADED / FAILED) since `up`. */
+  descriptor?: { uploaded: number; failed: number; lastUploadAt?: string };
 }
 
 export interface TorStatus {

@@ -13,13 +13,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SocksClient } from 'socks';
 import { freePort, freePortRange } from '../helpers/ports.js';
-import { isPidAlive, parseResponse, runCli, startUp, type RawResponse, type UpProcess } from '../helpers/stack.js';
+import { isPidAlive, parseResponse, runCli, sleep, startUp, type RawResponse, type UpProcess } from '../helpers/stack.js';
 import { startTestnet, type Testnet } from '../helpers/tor-testnet.js';
 
 interface Status {
   running: boolean;
   tor: { reached: boolean; bootstrap: number };
-  onions: { hostname?: string }[];
+  onions: { hostname?: string; descriptor?: { uploaded: number; failed: number } }[];
   services: { name: string; pid?: number; state: string }[];
 }
 
@@ -160,6 +160,20 @@ ${net.dirAuthorityLines.map((l) => `      - "${l}"`).join('\n')}
     assert.deepEqual(auths, net!.dirAuthorityLines.map((l) => `DirAuthority ${l}`));
     t.diagnostic(`keys ${net!.timings.keys} ms, consensus ${net!.timings.consensus} ms, client ${net!.timings.client} ms`);
     t.diagnostic(`testnet ready after ${timings.testnetReady} ms; up → "tor network: reached" in ${timings.upToStatus} ms`);
+  });
+
+  test('the supervisor sees the descriptor published on tor\'s control port', async (t) => {
+    const started = Date.now();
+    let st: Status | undefined;
+    while (Date.now() - started < 120_000) {
+      st = JSON.parse((await runCli(['status', '--json', '-c', config])).stdout) as Status;
+      if ((st.onions[0]?.descriptor?.uploaded ?? 0) > 0) break;
+      await sleep(500);
+    }
+    assert.ok((st?.onions[0]?.descriptor?.uploaded ?? 0) >= 1, JSON.stringify(st?.onions));
+    t.diagnostic(`descriptor published ${Date.now() - started} ms after the status table`);
+    const text = (await runCli(['status', '-c', config])).stdout;
+    assert.match(text, /descriptor: published \(\d+ uploads? accepted by HSDirs/);
   });
 
   test('GET /whoami through Tor reaches an instance, which sees the circuit ID tor exported', async (t) => {

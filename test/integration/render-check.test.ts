@@ -94,9 +94,9 @@ test('tor --verify-config accepts the rendered torrc (DoS options, SOCKS egress,
   const cases = [
     modelIn(dir, 'tor: { network: disabled }\n', 'a'),
     modelIn(dir, FULL, 'b'),
-    // Spaces and # in the state dir: fine for paths tor quotes; the frontend is TCP because tor cannot read a
-    // unix socket path with spaces in HiddenServicePort.
-    modelIn(dir, 'onion: { services: [{ name: main, listen: 127.0.0.1:19081 }] }\ntor: { network: disabled }\n', 'my state#1'),
+    // # and " in the state dir: tor reads them only inside quotes. (Whitespace is refused by the config: tor
+    // cannot read socket paths with spaces at all.)
+    modelIn(dir, 'tor: { network: disabled }\n', 'my#state"1'),
   ];
   for (const model of cases) {
     mkdirSync(model.paths.torData, { recursive: true, mode: 0o700 });

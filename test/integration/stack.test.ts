@@ -25,7 +25,7 @@ import {
 interface State {
   phase: string;
   services: { name: string; kind: string; state: string; pid?: number; restarts: number }[];
-  onions: { service: string; hostname?: string }[];
+  onions: { service: string; hostname?: string; descriptor?: { uploaded: number; failed: number } }[];
   tor: { reached: boolean; bootstrap: number };
 }
 
@@ -124,9 +124,13 @@ describe('onionscale up: the whole stack', () => {
     assert.match(out, new RegExp(`onion main: http://${hostname.replace('.', '\\.')}`));
     assert.equal(statSync(hsDir).mode & 0o777, 0o700);
     assert.equal(statSync(join(hsDir, 'hs_ed25519_secret_key')).mode & 0o077, 0);
-    // No Tor network here: up finished anyway and says so.
+    // No Tor network here: up finished anyway and says so, and the onion is reported as not published.
     assert.equal(st.tor.reached, false);
     assert.match(out, /tor network: NOT reached yet/);
+    assert.match(out, /descriptor: not published yet/);
+    assert.deepEqual(st.onions[0]!.descriptor, { uploaded: 0, failed: 0 });
+    // tor's control port is a unix socket in the 0700 run directory; nothing on TCP.
+    assert.ok(statSync(join(dir, 'state/run/tor-control.sock')).isSocket());
   });
 
   test('a request with the PROXY line tor sends reaches an instance, which sees the circuit ID', async () => {

@@ -6,10 +6,12 @@
  *   console.log(formatAudit(report)); process.exitCode = report.summary.exitCode;
  */
 import { randomInt } from 'node:crypto';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import type { StackModel } from '../config/model.js';
 import { renderHaproxyConfig } from '../render/haproxy.js';
 import type { StackState } from '../supervisor/state-file.js';
+import { checkClockSkew } from './checks/clock-skew.js';
 import { assessCircuitEcho, assessEtag, assessHeaders, assessNoProxy, type ProbeResult } from './checks/http.js';
 import { checkAdminPage, circuitHeaderConfig } from './checks/haproxy-config.js';
 import { checkKeyModes, type StatFn } from './checks/key-modes.js';
@@ -60,15 +62,44 @@ function haproxyConfig(model: StackModel): { text: string; source: string } {
   }
 }
 
+/** The end of a log (the latest lines matter; logs grow without bound). */
+function logTail(path: string, bytes = 256 * 1024): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const buf = Buffer.alloc(Math.min(size, bytes));
+    readSync(fd, buf, 0, buf.length, size - buf.length);
+    return buf.toString('utf8');
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A state file is written by us, but it is still input: anything malformed counts as no state. */
+function usableState(model: StackModel, state: StackState | undefined): StackState | undefined {
+  if (!state || state.stateDir !== model.paths.root) return undefined;
+  if (!Array.isArray(state.services) || !Array.isArray(state.onions) || typeof state.tor !== 'object' || state.tor === null) return undefined;
+  return state;
+}
+
 async function probeFrontends(model: StackModel, state: StackState, timeoutMs: number) {
   // A random circuit per audit: per-circuit rate limits never see the audit twice. The forged header names a
   // different circuit, so a reflected value is unambiguous.
   const circuit = randomInt(1, 0xffffffff);
-  const forged = `fc00:dead:beef:4dad::${(circuit ^ 0xa5a5).toString(16)}:f0f0`;
+  const forged = `fc00:dead:beef:4dad::${randomInt(0x1000, 0x10000).toString(16)}:f0f0`;
   const header = model.balancer.circuitHeader;
   const results = await Promise.all(
     model.services.map(async (service) => {
-      const host = state.onions.find((o) => o.service === service.name)?.hostname ?? `${service.name}.onion`;
+      // The hostname comes from a file on disk: only a well-formed v3 address goes into the request line.
+      const known = state.onions.find((o) => o.service === service.name)?.hostname;
+      const host = known && /^[a-z2-7]{56}\.onion$/.test(known) ? known : `${service.name}.onion`;
       const port = service.ports[0] ?? 80;
       const probe = async (payload: string): Promise<ProbeResult> => {
         const r = await exchange(service.listen, payload, timeoutMs);
@@ -100,7 +131,7 @@ export async function runAudit(model: StackModel, state: StackState | undefined,
   const proc = options.proc ?? realProc;
   const timeoutMs = options.timeoutMs ?? 5000;
   // A state file of another state directory says nothing about this one.
-  const ours = state && state.stateDir === model.paths.root ? state : undefined;
+  const ours = usableState(model, state);
   const procs = ours ? stackProcesses(ours, proc) : undefined;
   const running = ours !== undefined && procs !== undefined && procs.processes.length > 0;
   const view: SocketView | undefined = running && procs ? socketView(procs, readTcpSockets(proc), proc) : undefined;
@@ -125,6 +156,7 @@ export async function runAudit(model: StackModel, state: StackState | undefined,
     checkTorEgress(model, view),
     checkAdminPage(cfg),
     checkTorNetwork(ours),
+    checkClockSkew(logTail(join(model.paths.logs, 'tor.log'))),
   ];
   return { findings, summary: summarize(findings, running) };
 }

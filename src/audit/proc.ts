@@ -8,8 +8,8 @@ import type { StackState } from '../supervisor/state-file.js';
 export interface ProcReader {
   /** File text, or undefined when it does not exist or cannot be read. */
   readFile(path: string): string | undefined;
-  /** Entry names, or [] when the directory cannot be read. */
-  readdir(path: string): string[];
+  /** Entry names, or undefined when the directory cannot be read (missing, or permission denied). */
+  readdir(path: string): string[] | undefined;
   /** Link target, or undefined. */
   readlink(path: string): string | undefined;
 }
@@ -26,7 +26,7 @@ export const realProc: ProcReader = {
     try {
       return readdirSync(path);
     } catch {
-      return [];
+      return undefined;
     }
   },
   readlink: (path) => {
@@ -81,7 +81,7 @@ export function stackProcesses(state: StackState, proc: ProcReader = realProc): 
   }
   if (processes.length === 0) return { processes, stale };
   const children = new Map<number, number[]>();
-  for (const name of proc.readdir('/proc')) {
+  for (const name of proc.readdir('/proc') ?? []) {
     if (!/^\d+$/.test(name)) continue;
     const text = proc.readFile(`/proc/${name}/stat`);
     const st = text === undefined ? undefined : parseStat(text);
@@ -106,8 +106,9 @@ export function stackProcesses(state: StackState, proc: ProcReader = realProc): 
 
 /** Inodes of the sockets a process holds open (`/proc/<pid>/fd/N -> socket:[inode]`). */
 export function socketInodes(pid: number, proc: ProcReader = realProc): Set<number> | undefined {
+  // Unreadable (another user's process, or it exited): unknown, never "no sockets".
   const fds = proc.readdir(`/proc/${pid}/fd`);
-  if (fds.length === 0 && proc.readFile(`/proc/${pid}/stat`) === undefined) return undefined;
+  if (!fds) return undefined;
   const out = new Set<number>();
   for (const fd of fds) {
     const m = /^socket:\[(\d+)\]$/.exec(proc.readlink(`/proc/${pid}/fd/${fd}`) ?? '');

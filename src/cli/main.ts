@@ -10,9 +10,11 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_CONFIG_FILE, loadConfigFile } from '../config/load.js';
 import type { Runtime } from '../config/instance.js';
 import { configJsonSchema } from '../config/schema.js';
+import { formatAudit, runAudit } from '../audit/index.js';
 import { ConfigError, OnionscaleError, isOnionscaleError } from '../errors.js';
 import { renderHaproxyConfig, renderRedisConf, renderSystemdUnits, renderTorrc } from '../render/index.js';
 import { remoteDown, remoteStatus } from '../supervisor/remote.js';
+import { readState } from '../supervisor/state-file.js';
 import { Stack } from '../supervisor/stack.js';
 import { formatStatus } from './format.js';
 import { STARTER_CONFIG } from './starter.js';
@@ -30,6 +32,8 @@ verbs:
   up [--verbose]            start redis → instances → haproxy → tor and supervise them (Ctrl-C stops)
   status [--json]           show the running stack (from any shell)
   down                      stop the running stack (from any shell)
+  audit [--json]            check the stack for onion-service pitfalls (public listeners, key modes,
+                            Redis auth, leaking headers, PROXY enforcement, admin pages, egress); exit 1 on a failure
   render <what> [--state-dir DIR]
                             print a production file: tor | haproxy | redis | systemd
   schema                    print the config's JSON Schema
@@ -147,6 +151,12 @@ async function run(argv: string[], io: Io): Promise<number> {
       const result = await remoteDown(m, io.out);
       io.out(result === 'stopped' ? 'stopped' : 'nothing was running');
       return 0;
+    }
+    case 'audit': {
+      const m = load();
+      const report = await runAudit(m, readState(m.paths.stateFile));
+      io.out(values.json ? JSON.stringify(report, null, 2) : formatAudit(report));
+      return report.summary.exitCode;
     }
     case 'up':
       return up(load, io, Boolean(values.verbose));

@@ -19,7 +19,7 @@ import { readState } from '../../src/supervisor/state-file.js';
 import { freePort, freePortRange } from '../helpers/ports.js';
 import { runCli, sleep, startUp, type UpProcess } from '../helpers/stack.js';
 
-const IDS = ['listen-public', 'key-modes', 'redis-auth', 'headers', 'circuit-header', 'no-proxy-refused', 'etag-inode', 'tor-egress', 'admin-page', 'tor-network'];
+const IDS = ['listen-public', 'key-modes', 'redis-auth', 'headers', 'circuit-header', 'no-proxy-refused', 'etag-inode', 'tor-egress', 'admin-page', 'tor-network', 'clock-skew'];
 
 const byId = (r: AuditReport, id: string): Finding => {
   const f = r.findings.find((x) => x.id === id);
@@ -100,13 +100,13 @@ describe('onionscale audit on a real stack', () => {
     assert.match(byId(report, 'listen-public').detail, /^[5-9]\d* process\(es\), [4-9]\d* listening TCP socket\(s\), all on loopback$/);
     assert.match(byId(report, 'headers').detail, /onion main: HTTP 200/);
     assert.match(byId(report, 'no-proxy-refused').detail, /onion main: (connection closed|refused|HTTP 4)/);
-    assert.match(byId(report, 'redis-auth').detail, /refused \(.*NOAUTH/);
+    assert.match(byId(report, 'redis-auth').detail, /anonymous client is refused \(NOAUTH\)/);
     assert.match(byId(report, 'tor-egress').detail, /no SocksPort/);
-    assert.deepEqual(report.summary, { ok: 9, warn: 1, fail: 0, running: true, exitCode: 0 });
+    assert.deepEqual(report.summary, { ok: 10, warn: 1, fail: 0, running: true, exitCode: 0 });
     const text = formatAudit(report);
     t.diagnostic(text);
     for (const id of IDS) assert.match(text, new RegExp(`^${id === 'tor-network' ? '!' : '✓'} ${id}\\s`, 'm'));
-    assert.match(text, /audit: 9 ok, 1 warning\(s\), 0 failed$/);
+    assert.match(text, /audit: 10 ok, 1 warning\(s\), 0 failed$/);
     // The Redis password never reaches the report.
     assert.ok(!text.includes(readFileSync(model.paths.redisPasswordFile, 'utf8').trim()));
   });
@@ -125,10 +125,17 @@ describe('onionscale audit on a real stack', () => {
       assert.match(formatAudit(report), /^✗ key-modes\s/m);
       // Only that finding changed.
       assert.deepEqual(report.findings.filter((x) => x.level === 'fail').map((x) => x.id), ['key-modes']);
+      // The CLI verb: exit 1 and the same finding.
+      const cli = await runCli(['audit', '-c', config]);
+      assert.equal(cli.code, 1, cli.stderr);
+      assert.match(cli.stdout, /^✗ key-modes\s/m);
     } finally {
       chmodSync(key, before);
     }
     assert.equal(byId(await runAudit(model, readState(model.paths.stateFile)), 'key-modes').level, 'ok');
+    const json = await runCli(['audit', '--json', '-c', config]);
+    assert.equal(json.code, 0, json.stdout);
+    assert.equal((JSON.parse(json.stdout) as AuditReport).summary.fail, 0);
   });
 
   test('world-readable logs and a loose Redis password file → key-modes names both', async () => {
@@ -143,6 +150,20 @@ describe('onionscale audit on a real stack', () => {
       chmodSync(model.paths.logs, 0o700);
       chmodSync(model.paths.redisPasswordFile, 0o600);
     }
+  });
+
+  test('a stats page added to the haproxy.cfg on disk → admin-page fails', async () => {
+    const original = readFileSync(model.paths.haproxyConfig, 'utf8');
+    // haproxy reads its config only at start: editing the file changes nothing that runs, only what is audited.
+    writeFileSync(model.paths.haproxyConfig, original + '\nlisten stats\n    bind 127.0.0.1:1\n    stats uri /haproxy?stats\n');
+    try {
+      const f = byId(await runAudit(model, readState(model.paths.stateFile)), 'admin-page');
+      assert.equal(f.level, 'fail');
+      assert.match(f.detail, /listen stats: "stats uri \/haproxy\?stats"/);
+    } finally {
+      writeFileSync(model.paths.haproxyConfig, original);
+    }
+    assert.equal(byId(await runAudit(model, readState(model.paths.stateFile)), 'admin-page').level, 'ok');
   });
 
   test('a Redis that answers without a password → redis-auth fails', async () => {

@@ -13,6 +13,9 @@ const DISCLOSING = ['server', 'x-powered-by', 'via', 'x-aspnet-version', 'x-aspn
 // The brief's pattern, bounded so random tokens (session IDs) that happen to contain "php" do not match.
 const SOFTWARE = /(?<![A-Za-z0-9])(nginx|apache|haproxy|express|node\.?js|php|redis)(?![A-Za-z])\/?[\d.]*/i;
 
+/** Session cookie names that are framework defaults: each names the software as clearly as a Server header. */
+const FRAMEWORK_COOKIES = /^(PHPSESSID|JSESSIONID|connect\.sid|ASP\.NET_SessionId|laravel_session|ci_session|CFID|sessionid|_rails_session|rack\.session)$/i;
+
 /** Values that are opaque tokens or dates: never software names, often random. */
 const OPAQUE = new Set(['etag', 'date', 'last-modified', 'expires', 'content-length', 'age']);
 
@@ -45,9 +48,13 @@ export function assessHeaders(p: ProbeResult): Part {
   const named: string[] = [];
   for (const [n, v] of p.head.headers) {
     if (OPAQUE.has(n)) continue;
-    // A cookie's value is random; its name (PHPSESSID, connect.sid) is what tells.
-    const text = n === 'set-cookie' ? v.split('=')[0] ?? '' : v;
-    const m = SOFTWARE.exec(`${n}: ${text}`);
+    if (n === 'set-cookie') {
+      // A cookie's value is random; its name (PHPSESSID, connect.sid) is what tells.
+      const cookie = (v.split('=')[0] ?? '').trim();
+      if (FRAMEWORK_COOKIES.test(cookie) || SOFTWARE.test(cookie)) named.push(`set-cookie (${cookie})`);
+      continue;
+    }
+    const m = SOFTWARE.exec(`${n}: ${v}`);
     if (m) named.push(`${n} (${m[0]})`);
   }
   if (named.length) {

@@ -37,6 +37,8 @@ function rules(model: StackModel, listDir: (dir: string) => string[]): Rule[] {
     out.push({ path: s.hiddenServiceDir, what: `HiddenServiceDir of ${s.name}`, forbidden: 0o077, want: '0700', dir: true, optional: true });
     out.push({ path: join(s.hiddenServiceDir, 'hs_ed25519_secret_key'), what: `onion secret key of ${s.name}`, forbidden: 0o077, want: '0600', dir: false, optional: true });
   }
+  // Whoever reads the control cookie controls tor (and can read the onion key through it).
+  out.push({ path: p.torControlCookie, what: 'tor control cookie', forbidden: 0o077, want: '0600', dir: false, optional: true });
   out.push({ path: p.secrets, what: 'secrets directory', forbidden: 0o077, want: '0700', dir: true, optional: true });
   if (model.redis.enabled) {
     out.push({ path: p.redisPasswordFile, what: 'Redis password file', forbidden: 0o077, want: '0600', dir: false, optional: true });

@@ -40,7 +40,7 @@ export function assessRedisAuth(model: StackModel, result: AnonymousResult | und
   const where = describeListen(model.redis.listen);
   switch (result.kind) {
     case 'refused':
-      return finding(id, 'ok', TITLE, `${where}: refused (${result.message.split('\n')[0]?.slice(0, 80)})`);
+      return finding(id, 'ok', TITLE, `${where}: an anonymous client is refused (${/NOAUTH|WRONGPASS/i.exec(result.message)?.[0] ?? 'authentication required'})`);
     case 'answered':
       return finding(
         id,

@@ -7,7 +7,18 @@ export function checkTorNetwork(state: StackState | undefined): Finding {
   const title = 'tor reached the Tor network';
   if (!state) return finding(id, 'warn', title, 'skipped: the stack is not running', 'Start it with `onionscale up`.');
   const t = state.tor;
-  if (t.reached) return finding(id, 'ok', title, `${t.network} network, bootstrapped ${t.bootstrap}%`);
+  if (t.reached) {
+    // Reaching the network is not enough: visitors need the descriptor on the HSDirs (tor's HS_DESC UPLOADED).
+    const unpublished = (Array.isArray(state.onions) ? state.onions : []).filter((o) => (o.descriptor?.uploaded ?? 0) === 0).map((o) => o.service);
+    if (unpublished.length === 0) return finding(id, 'ok', title, `${t.network} network, bootstrapped ${t.bootstrap}%, every onion published`);
+    return finding(
+      id,
+      'warn',
+      title,
+      `${t.network} network, bootstrapped ${t.bootstrap}%, but not published yet: ${unpublished.join(', ')}`,
+      'Wait a minute after `up` (tor uploads descriptors shortly after bootstrap); if it stays so, read logs/tor.log.',
+    );
+  }
   const why =
     t.network === 'disabled'
       ? 'network disabled by config (tor.network: disabled): the onion is not reachable'

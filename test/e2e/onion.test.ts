@@ -8,12 +8,11 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SocksClient } from 'socks';
-import { freePort, freePortRange } from '../helpers/ports.js';
-import { isPidAlive, parseResponse, runCli, sleep, startUp, type RawResponse, type UpProcess } from '../helpers/stack.js';
+import { isPidAlive, makeStackDir, parseResponse, runCli, sleep, startUp, type RawResponse, type UpProcess } from '../helpers/stack.js';
 import { startTestnet, type Testnet } from '../helpers/tor-testnet.js';
 
 interface Status {
@@ -81,6 +80,7 @@ async function onionGetWithRetries(
 
 describe('an onion service on a private Tor network', { timeout: 240_000 }, () => {
   let dir = '';
+  let stackDir = '';
   let config = '';
   let net: Testnet | undefined;
   let up: UpProcess | undefined;
@@ -97,32 +97,8 @@ describe('an onion service on a private Tor network', { timeout: 240_000 }, () =
     const relays = process.env.TESTNET_RELAYS === undefined ? undefined : Number(process.env.TESTNET_RELAYS);
     net = await startTestnet({ dir: join(dir, 'net'), relays, timeoutMs: 60_000 });
     timings.testnetReady = Date.now() - t0;
-    const basePort = await freePortRange(2);
-    const redisPort = await freePort();
-    config = join(dir, 'onionscale.yaml');
-    writeFileSync(
-      config,
-      `stateDir: state
-onion:
-  services:
-    - name: main
-      ports: [80]
-apps:
-  - name: web
-    builtin: sample
-    instances: 2
-    basePort: ${basePort}
-    readyTimeout: 20s
-redis:
-  listen: "127.0.0.1:${redisPort}"
-  maxmemory: 32mb
-tor:
-  network:
-    dirAuthorities:
-${net.dirAuthorityLines.map((l) => `      - "${l}"`).join('\n')}
-  bootstrapWait: 60s
-`,
-    );
+    stackDir = (await makeStackDir({ prefix: 'osc-e2e-', dirAuthorities: net.dirAuthorityLines, bootstrapWait: '60s' })).dir;
+    config = join(stackDir, 'onionscale.yaml');
     const upStarted = Date.now();
     up = startUp(['-c', config]);
     await up.waitFor('tor network:', 90_000);
@@ -138,7 +114,7 @@ ${net.dirAuthorityLines.map((l) => `      - "${l}"`).join('\n')}
       clearTimeout(killer);
     }
     await net?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    for (const d of [dir, stackDir]) if (d) rmSync(d, { recursive: true, force: true });
   });
 
   test('up reports that tor reached the (private) network, and tor uses only it', async (t) => {
@@ -154,7 +130,7 @@ ${net.dirAuthorityLines.map((l) => `      - "${l}"`).join('\n')}
     for (const s of st.services) assert.equal(s.state, 'ready', s.name);
     pids = st.services.map((s) => s.pid ?? -1);
     // The onion service's tor must never try the public network: testing mode, our authorities and no others.
-    const torrc = readFileSync(join(dir, 'state/run/torrc'), 'utf8');
+    const torrc = readFileSync(join(stackDir, 'state/run/torrc'), 'utf8');
     assert.match(torrc, /^TestingTorNetwork 1$/m);
     const auths = torrc.split('\n').filter((l) => l.startsWith('DirAuthority '));
     assert.deepEqual(auths, net!.dirAuthorityLines.map((l) => `DirAuthority ${l}`));

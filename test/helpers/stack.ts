@@ -3,10 +3,12 @@
  * first), and read the kernel's table of listening sockets.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort, freePortRange } from './ports.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const CLI = join(ROOT, 'dist/cli/main.js');
@@ -177,3 +179,71 @@ function decodeAddress(hex: string): string {
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export { isRunning as isPidAlive } from '../../src/supervisor/processes.js';
+
+export interface StackDirOptions {
+  /** Temp dir name prefix; keep it short: unix socket paths are limited to 107 bytes. */
+  prefix?: string;
+  /** The app: the built-in sample (default) or the static folder `public/` (which always exists). */
+  app?: 'sample' | 'static';
+  /** Redis on a free loopback port (default) or a unix socket in the run directory. */
+  redis?: 'tcp' | 'unix';
+  /** Extra YAML lines for the `balancer:` section (two-space indented). */
+  balancer?: string[];
+  /** `dos:` settings of the onion service, as YAML flow text. */
+  dos?: string;
+  /** A private Tor network's DirAuthority lines; default: one "authority" on a closed loopback port. */
+  dirAuthorities?: string[];
+  bootstrapWait?: string;
+}
+
+export interface StackDir {
+  dir: string;
+  config: string;
+  basePort: number;
+  redisPort: number;
+}
+
+/**
+ * A temp dir with an onionscale.yaml for a 2-instance stack on free loopback ports. Tor never touches the public
+ * network: its only directory authorities are the given private ones, or a closed loopback port (never bootstraps).
+ */
+export async function makeStackDir(o: StackDirOptions = {}): Promise<StackDir> {
+  const dir = mkdtempSync(join(tmpdir(), o.prefix ?? 'osc-'));
+  mkdirSync(join(dir, 'public'));
+  writeFileSync(join(dir, 'public', 'index.html'), '<h1>static onion</h1>');
+  const basePort = await freePortRange(2);
+  const redisPort = await freePort();
+  const dead = await freePort();
+  const authorities = o.dirAuthorities ?? [`nowhere orport=${dead} no-v2 v3ident=${'A'.repeat(40)} 127.0.0.1:${dead} ${'B'.repeat(40)}`];
+  const config = join(dir, 'onionscale.yaml');
+  writeFileSync(
+    config,
+    [
+      'stateDir: state',
+      'onion:',
+      '  services:',
+      '    - name: main',
+      '      ports: [80]',
+      ...(o.dos ? [`      dos: ${o.dos}`] : []),
+      'apps:',
+      '  - name: web',
+      o.app === 'static' ? '    static: ./public' : '    builtin: sample',
+      '    instances: 2',
+      `    basePort: ${basePort}`,
+      '    readyTimeout: 20s',
+      'balancer:',
+      '  healthInterval: 300ms',
+      ...(o.balancer ?? []).map((l) => `  ${l}`),
+      'redis:',
+      `  listen: ${o.redis === 'unix' ? 'unix' : `"127.0.0.1:${redisPort}"`}`,
+      '  maxmemory: 32mb',
+      'tor:',
+      '  network:',
+      '    dirAuthorities:',
+      ...authorities.map((a) => `      - "${a}"`),
+      `  bootstrapWait: ${o.bootstrapWait ?? '1s'}`,
+      '',
+    ].join('\n'),
+  );
+  return { dir, config, basePort, redisPort };
+}

@@ -16,8 +16,8 @@ import { loadConfigFile } from '../../src/config/load.js';
 import type { StackModel } from '../../src/config/model.js';
 import { canConnect } from '../../src/supervisor/readiness.js';
 import { readState } from '../../src/supervisor/state-file.js';
-import { freePort, freePortRange } from '../helpers/ports.js';
-import { runCli, sleep, startUp, type UpProcess } from '../helpers/stack.js';
+import { freePort } from '../helpers/ports.js';
+import { makeStackDir, runCli, sleep, startUp, type UpProcess } from '../helpers/stack.js';
 
 const IDS = ['listen-public', 'key-modes', 'redis-auth', 'headers', 'circuit-header', 'no-proxy-refused', 'etag-inode', 'tor-egress', 'admin-page', 'tor-network', 'clock-skew'];
 
@@ -27,41 +27,6 @@ const byId = (r: AuditReport, id: string): Finding => {
   return f;
 };
 
-async function makeStackDir(): Promise<{ dir: string; config: string }> {
-  // Short paths: unix socket paths are limited to 107 bytes.
-  const dir = mkdtempSync(join(tmpdir(), 'osc-a-'));
-  const basePort = await freePortRange(2);
-  const redisPort = await freePort();
-  const deadAuthority = await freePort();
-  const config = join(dir, 'onionscale.yaml');
-  writeFileSync(
-    config,
-    `stateDir: state
-onion:
-  services:
-    - name: main
-      ports: [80]
-apps:
-  - name: web
-    builtin: sample
-    instances: 2
-    basePort: ${basePort}
-    readyTimeout: 20s
-balancer:
-  healthInterval: 300ms
-redis:
-  listen: "127.0.0.1:${redisPort}"
-  maxmemory: 32mb
-tor:
-  network:
-    dirAuthorities:
-      - "nowhere orport=${deadAuthority} no-v2 v3ident=${'A'.repeat(40)} 127.0.0.1:${deadAuthority} ${'B'.repeat(40)}"
-  bootstrapWait: 1s
-`,
-  );
-  return { dir, config };
-}
-
 describe('onionscale audit on a real stack', () => {
   let dir = '';
   let config = '';
@@ -69,7 +34,7 @@ describe('onionscale audit on a real stack', () => {
   let model: StackModel;
 
   before(async () => {
-    ({ dir, config } = await makeStackDir());
+    ({ dir, config } = await makeStackDir({ prefix: 'osc-a-' }));
     up = startUp(['-c', config]);
     await up.waitFor('tor network:', 90_000);
     model = loadConfigFile(config);

@@ -5,13 +5,13 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from 'redis';
-import { freePort, freePortRange } from '../helpers/ports.js';
 import {
   isPidAlive,
+  makeStackDir,
   parseResponse,
   rawExchange,
   runCli,
@@ -29,47 +29,12 @@ interface State {
   tor: { reached: boolean; bootstrap: number };
 }
 
-async function makeStackDir(
-  variant: 'sample-tcp-redis' | 'static-unix-redis' = 'sample-tcp-redis',
-): Promise<{ dir: string; config: string; basePort: number; redisPort: number }> {
-  // Short paths: unix socket paths are limited to 107 bytes.
-  const dir = mkdtempSync(join(tmpdir(), 'osc-'));
-  mkdirSync(join(dir, 'public'));
-  writeFileSync(join(dir, 'public', 'index.html'), '<h1>static onion</h1>');
-  const basePort = await freePortRange(2);
-  const redisPort = await freePort();
-  const deadAuthority = await freePort();
-  const config = join(dir, 'onionscale.yaml');
-  writeFileSync(
-    config,
-    `stateDir: state
-onion:
-  services:
-    - name: main
-      ports: [80]
-      dos: { introDefense: {}, pow: {}, maxStreams: 20 }
-apps:
-  - name: web
-    ${variant === 'static-unix-redis' ? 'static: ./public' : 'builtin: sample'}
-    instances: 2
-    basePort: ${basePort}
-    readyTimeout: 20s
-balancer:
-  healthInterval: 300ms
-  retries: 3
-  ${variant === 'static-unix-redis' ? 'perCircuit: { requestRate: 5, window: 10s }' : ''}
-redis:
-  listen: ${variant === 'static-unix-redis' ? 'unix' : `"127.0.0.1:${redisPort}"`}
-  maxmemory: 32mb
-tor:
-  network:
-    dirAuthorities:
-      - "nowhere orport=${deadAuthority} no-v2 v3ident=${'A'.repeat(40)} 127.0.0.1:${deadAuthority} ${'B'.repeat(40)}"
-  bootstrapWait: 1s
-`,
+const stackDir = (variant: 'sample-tcp-redis' | 'static-unix-redis' = 'sample-tcp-redis') =>
+  makeStackDir(
+    variant === 'static-unix-redis'
+      ? { app: 'static', redis: 'unix', dos: '{ introDefense: {}, pow: {}, maxStreams: 20 }', balancer: ['retries: 3', 'perCircuit: { requestRate: 5, window: 10s }'] }
+      : { dos: '{ introDefense: {}, pow: {}, maxStreams: 20 }', balancer: ['retries: 3'] },
   );
-  return { dir, config, basePort, redisPort };
-}
 
 async function status(config: string): Promise<State & { running: boolean }> {
   const r = await runCli(['status', '--json', '-c', config]);
@@ -90,7 +55,7 @@ describe('onionscale up: the whole stack', () => {
   let allPids: number[] = [];
 
   before(async () => {
-    ({ dir, config, basePort, redisPort } = await makeStackDir());
+    ({ dir, config, basePort, redisPort } = await stackDir());
     sock = join(dir, 'state/run/main.sock');
     up = startUp(['-c', config]);
     await up.waitFor('tor network:', 90_000);
@@ -265,7 +230,7 @@ describe('onionscale up: the whole stack', () => {
 
 describe('onionscale up: Ctrl-C and bad configs', () => {
   test('static mode behind the same balancer; SIGINT stops everything in reverse order, no process left', async () => {
-    const { dir, config } = await makeStackDir('static-unix-redis');
+    const { dir, config } = await stackDir('static-unix-redis');
     try {
       const up = startUp(['-c', config]);
       await up.waitFor('tor network:', 90_000);
@@ -304,7 +269,7 @@ describe('onionscale up: Ctrl-C and bad configs', () => {
   });
 
   test('Ctrl-C while the stack is still starting stops what started and starts nothing more', async () => {
-    const { dir, config, basePort, redisPort } = await makeStackDir();
+    const { dir, config, basePort, redisPort } = await stackDir();
     try {
       const up = startUp(['-c', config]);
       await up.waitFor(/✓ redis .* pid \d+/, 30_000);
@@ -323,7 +288,7 @@ describe('onionscale up: Ctrl-C and bad configs', () => {
   });
 
   test('supervisor SIGKILLed: tor dies with it, and `down` stops what it left behind', async () => {
-    const { dir, config } = await makeStackDir();
+    const { dir, config } = await stackDir();
     try {
       const up = startUp(['-c', config]);
       await up.waitFor('tor network:', 90_000);

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { channel } from 'node:diagnostics_channel';
-import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { instanceCommand, type Runtime } from '../config/instance.js';
 import { describeListen, type ResolvedListen, type StackModel } from '../config/model.js';
@@ -25,6 +25,7 @@ import { canConnect, waitConnect, waitFile, waitHttp, waitRedis } from './readin
 import { Service, type SpawnFn } from './service.js';
 import { readState, removeState, writeState, type StackPhase, type StackState, type TorStatus } from './state-file.js';
 import { TorControlWatcher } from './tor-control.js';
+import { LogFile } from './log-file.js';
 
 export interface StackOptions {
   runtime: Runtime;
@@ -59,6 +60,7 @@ export class Stack {
   /** Descriptor uploads per onion address (without .onion), from tor's control port. */
   readonly #published = new Map<string, { uploaded: number; failed: number; lastUploadAt?: string }>();
   #control: TorControlWatcher | undefined;
+  readonly #logs = new Map<string, LogFile>();
 
   constructor(model: StackModel, options: StackOptions) {
     this.model = model;
@@ -129,6 +131,7 @@ export class Stack {
       }
       for (const s of this.model.services) if (s.listen.kind === 'unix') rmSync(s.listen.path, { force: true });
       removeState(this.model.paths.stateFile);
+      await Promise.all([...this.#logs.values()].map((l) => l.close()));
       if (this.#phase !== 'failed') this.#phase = 'stopped';
     })();
     return this.#stopping;
@@ -364,11 +367,12 @@ export class Stack {
         if (events.hasSubscribers) events.publish({ type: 'tor-bootstrap', percent: pct, summary: this.#tor.summary });
       }
     }
-    try {
-      appendFileSync(join(this.model.paths.logs, `${name}.log`), `${new Date().toISOString()} ${line}\n`, { mode: 0o600 });
-    } catch {
-      // A full disk must not stop the stack.
+    let file = this.#logs.get(name);
+    if (!file) {
+      file = new LogFile(join(this.model.paths.logs, `${name}.log`));
+      this.#logs.set(name, file);
     }
+    file.write(`${new Date().toISOString()} ${line}`);
     if (this.#options.verbose) this.#print(`[${name}] ${line}`);
   }
 

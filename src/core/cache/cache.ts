@@ -86,14 +86,11 @@ export class Cache {
     } catch (err) {
       return rejected(err);
     }
-    const entry = this.#l1?.get(k);
-    if (entry !== undefined) {
-      const now = this.#o.now();
-      if (now < entry.expiresAt) {
-        if (cacheChannel.hasSubscribers) cacheChannel.publish({ event: 'hit', cache: this.#o.name, key: k, tier: 'l1' });
-        return Promise.resolve(entry.value as T);
-      }
-      if (now >= entry.staleUntil) this.#l1!.delete(k);
+    const now = this.#o.now();
+    const entry = this.#servableL1(k, now);
+    if (entry !== undefined && now < entry.expiresAt) {
+      this.#emitHit(k, 'l1');
+      return Promise.resolve(entry.value as T);
     }
     return this.#getFromL2<T>(k);
   }
@@ -110,19 +107,16 @@ export class Cache {
     } catch (err) {
       return rejected(err);
     }
-    const entry = this.#l1?.get(k);
+    const now = this.#o.now();
+    const entry = this.#servableL1(k, now);
     if (entry !== undefined) {
-      const now = this.#o.now();
       if (now < entry.expiresAt) {
-        if (cacheChannel.hasSubscribers) cacheChannel.publish({ event: 'hit', cache: this.#o.name, key: k, tier: 'l1' });
+        this.#emitHit(k, 'l1');
         return Promise.resolve(entry.value as T);
       }
-      if (now < entry.staleUntil) {
-        this.#emitStale(k, 'l1');
-        this.#refresh(k, entry, loader, options);
-        return Promise.resolve(entry.value as T);
-      }
-      this.#l1!.delete(k);
+      this.#emitStale(k, 'l1');
+      this.#refresh(k, entry, loader, options);
+      return Promise.resolve(entry.value as T);
     }
     return this.#flights.run(k, () => this.#cold(k, loader, options)) as Promise<T>;
   }
@@ -243,6 +237,14 @@ export class Cache {
 
   #key(key: string, options: KeyOptions | undefined): string {
     return internalKey(key, options?.hashKey ?? this.#o.hashKeys);
+  }
+
+  /** The L1 entry for `k` while it is fresh or inside grace; an entry past grace is dropped. */
+  #servableL1(k: string, now: number): L1Entry | undefined {
+    const entry = this.#l1?.get(k);
+    if (entry === undefined || now < entry.staleUntil || now < entry.expiresAt) return entry;
+    this.#l1!.delete(k);
+    return undefined;
   }
 
   async #getFromL2<T>(k: string): Promise<T | undefined> {

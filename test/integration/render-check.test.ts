@@ -3,7 +3,7 @@
 // temporary directory; tor never gets network access (tor.network: disabled).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -23,6 +23,7 @@ import {
   renderTorrc,
 } from '../../src/render/index.js';
 import { freePort } from '../helpers/ports.js';
+import { spawnForTest } from '../helpers/process.js';
 
 const run = promisify(execFile);
 const HAPROXY = '/usr/sbin/haproxy';
@@ -120,30 +121,22 @@ async function startRenderedRedis(t: { after: (fn: () => Promise<void>) => void 
   write(model.paths.redisConfig, renderRedisConf(model));
   write(model.paths.redisAuthConfig, renderRedisAuthConf(password));
   mkdirSync(model.paths.redisData, { recursive: true, mode: 0o700 });
-  const child = spawn(REDIS, [model.paths.redisConfig], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  child.stdout.on('data', (d: Buffer) => (log += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (log += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await exited;
-  });
+  const { child, log } = spawnForTest(t, REDIS, [model.paths.redisConfig]);
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`redis-server not ready after 10 s:\n${log}`)), 10_000);
+    const timer = setTimeout(() => reject(new Error(`redis-server not ready after 10 s:\n${log()}`)), 10_000);
     const check = () => {
-      if (/ready to accept connections/i.test(log)) {
+      if (/ready to accept connections/i.test(log())) {
         clearTimeout(timer);
         resolve();
       }
     };
-    child.stdout.on('data', check);
+    child.stdout!.on('data', check);
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`redis-server exited (${code}) on the rendered config:\n${log}`));
+      reject(new Error(`redis-server exited (${code}) on the rendered config:\n${log()}`));
     });
   });
-  assert.ok(!log.includes(password), 'the password never reaches the log');
+  assert.ok(!log().includes(password), 'the password never reaches the log');
   return child;
 }
 

@@ -3,7 +3,6 @@
 // promise: the circuit header, per-circuit limits, header stripping, our error pages, retries only for safe methods.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect } from 'node:net';
@@ -12,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { parseConfig } from '../../src/config/load.js';
 import { ERROR_STATUSES, errorFilePath, renderErrorFile, renderHaproxyConfig } from '../../src/render/index.js';
 import { freePort, freePortRange } from '../helpers/ports.js';
+import { spawnForTest } from '../helpers/process.js';
 
 const HAPROXY = '/usr/sbin/haproxy';
 
@@ -115,15 +115,7 @@ balancer:
     writeFileSync(errorFilePath(model, status), status === 503 ? page.replace('\r\n', '\r\nServer: stock-page\r\n') : page);
   }
 
-  const haproxy = spawn(HAPROXY, ['-db', '-f', model.paths.haproxyConfig], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  haproxy.stdout.on('data', (d: Buffer) => (log += d.toString()));
-  haproxy.stderr.on('data', (d: Buffer) => (log += d.toString()));
-  const exited = new Promise<void>((resolve) => haproxy.once('exit', () => resolve()));
-  t.after(async () => {
-    if (haproxy.exitCode === null && haproxy.signalCode === null) haproxy.kill('SIGKILL');
-    await exited;
-  });
+  const haproxy = spawnForTest(t, HAPROXY, ['-db', '-f', model.paths.haproxyConfig]);
 
   const tcp = { port: tcpPort };
   const unix = { path: model.services[0]!.listen.kind === 'unix' ? model.services[0]!.listen.path : '' };
@@ -191,7 +183,7 @@ balancer:
     assert.equal(down.headers.has('server'), false);
     assert.doesNotMatch(down.body + [...down.headers.values()].join(' '), /haproxy/i);
   } catch (err) {
-    (err as Error).message += `\nhaproxy log:\n${log}`;
+    (err as Error).message += `\nhaproxy log:\n${haproxy.log()}`;
     throw err;
   }
 });

@@ -53,6 +53,15 @@ describe('onionscale up: the whole stack', () => {
   let up: UpProcess;
   let sock = '';
   let allPids: number[] = [];
+  /** GET / until it answers `status` (at most `tries` times, `ms` apart); the last response either way. */
+  const getUntil = async (status: number, tries: number, ms: number) => {
+    let res = await get(sock, '/');
+    for (let i = 1; i < tries && res.status !== status; i++) {
+      await sleep(ms);
+      res = await get(sock, '/');
+    }
+    return res;
+  };
 
   before(async () => {
     ({ dir, config, basePort, redisPort } = await stackDir());
@@ -192,23 +201,11 @@ describe('onionscale up: the whole stack', () => {
   test('kill all instances: the "site is down" page with 503, then the site comes back', async () => {
     const st = await status(config);
     for (const s of st.services.filter((x) => x.kind === 'app')) process.kill(s.pid!, 'SIGKILL');
-    let down: Awaited<ReturnType<typeof get>> | undefined;
-    for (let i = 0; i < 50; i++) {
-      down = await get(sock, '/');
-      if (down.status === 503) break;
-      await sleep(50);
-    }
-    assert.ok(down);
+    const down = await getUntil(503, 50, 50);
     assert.equal(down.status, 503);
     assert.match(down.body, /temporarily down/i);
     assert.doesNotMatch(down.raw, /haproxy|redis|node|tor\b|version/i);
-    let back: Awaited<ReturnType<typeof get>> | undefined;
-    for (let i = 0; i < 150; i++) {
-      back = await get(sock, '/');
-      if (back.status === 200) break;
-      await sleep(100);
-    }
-    assert.ok(back);
+    const back = await getUntil(200, 150, 100);
     assert.equal(back.status, 200);
     const now = await status(config);
     allPids.push(...now.services.filter((x) => x.kind === 'app').map((s) => s.pid!));

@@ -62,7 +62,7 @@ function haproxyConfig(model: StackModel): { text: string; source: string } {
   }
 }
 
-/** The end of a log (the latest lines matter; logs grow without bound). */
+/** The end of a log: the latest lines matter, and a log may reach 10 MiB before the supervisor rotates it. */
 function logTail(path: string, bytes = 256 * 1024): string | undefined {
   let fd: number;
   try {

@@ -4,7 +4,7 @@
  */
 import { createClient } from 'redis';
 import { circuitIdOf } from '../core/circuit.js';
-import { redisOptionsFromEnv } from '../core/redis-env.js';
+import { redisOptionsFromEnv } from '../core/redis/env.js';
 import { runInstance } from './runner.js';
 
 const instance = process.env.ONIONSCALE_INSTANCE ?? 'sample';

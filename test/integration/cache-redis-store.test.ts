@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { createClient } from 'redis';
-import { createOwnedClient } from '../../src/core/cache/factory.js';
+import { createOwnedClient } from '../../src/core/redis/client.js';
 import { GET_OR_LOCK } from '../../src/core/cache/lua.js';
 import { RedisStore } from '../../src/core/cache/redis-store.js';
 import { storeContract } from '../../src/core/cache/store-contract.js';

@@ -2,33 +2,13 @@
  * `createCache(options)`: resolves the options and builds the L2 parts. With `l2` omitted it uses
  * `redisOptionsFromEnv()` (an app instance started by onionscale) and falls back to L1 only when that is unset.
  */
-import { createClient, type RedisClientOptions } from 'redis';
-import { redisOptionsFromEnv } from '../redis-env.js';
+import { createOwnedClient } from '../redis/client.js';
+import { redisOptionsFromEnv } from '../redis/env.js';
 import { Cache, type CacheParts } from './cache.js';
 import { resolveOptions } from './options.js';
 import { RedisBus } from './redis-bus.js';
 import { RedisStore } from './redis-store.js';
-import type { AnyRedisClient, CacheOptions } from './types.js';
-
-/** Fast, bounded reconnects: a local Redis that restarts should be back in well under a second. */
-function reconnectStrategy(retries: number): number {
-  return Math.min(25 * 2 ** retries, 500) + Math.floor(Math.random() * 25);
-}
-
-/** A client the cache owns: no offline queue (a dead Redis must fail fast), quick reconnects, errors listened to. */
-export function createOwnedClient(options: RedisClientOptions): AnyRedisClient {
-  const client = createClient({
-    ...options,
-    disableOfflineQueue: true,
-    socket: { reconnectStrategy, connectTimeout: 2000, ...options.socket },
-  }) as AnyRedisClient;
-  // The store reports failures through the commands themselves; an 'error' event must never be unhandled.
-  client.on('error', () => {});
-  client.connect().catch(() => {
-    // Keeps retrying by itself (reconnectStrategy); the cache runs on L1 + loaders meanwhile.
-  });
-  return client;
-}
+import type { CacheOptions } from './types.js';
 
 function l2Parts(options: CacheOptions, prefix: string): CacheParts {
   const l2 = options.l2 === undefined ? envL2() : options.l2;

@@ -5,16 +5,7 @@
  * Tag sets hold internal keys (without the prefix); the scripts prepend ARGV prefix to reach the data keys. That
  * builds key names inside the script, which Redis Cluster forbids; onionscale runs one local Redis, so it is fine.
  */
-import { createHash } from 'node:crypto';
-
-export interface Script {
-  source: string;
-  sha: string;
-}
-
-function script(source: string): Script {
-  return { source, sha: createHash('sha1').update(source).digest('hex') };
-}
+import { luaScript as script } from '../redis/script.js';
 
 /** KEYS[1] data key, KEYS[2..n] tag sets; ARGV[1] value, ARGV[2] ttl ms, ARGV[3] member (internal key). */
 export const SET_TAGGED = script(`

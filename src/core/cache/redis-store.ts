@@ -10,7 +10,8 @@
 import { randomUUID } from 'node:crypto';
 import type { RedisArgument } from 'redis';
 import { SharedDeadline } from './deadline.js';
-import { DELETE_BY_TAG, GET_OR_LOCK, RELEASE_LOCK, SET_TAGGED, type Script } from './lua.js';
+import { DELETE_BY_TAG, GET_OR_LOCK, RELEASE_LOCK, SET_TAGGED } from './lua.js';
+import { evalScript, type Script } from '../redis/script.js';
 import type { AnyRedisClient, CacheStore, GetOrLockResult } from './types.js';
 
 /**
@@ -80,15 +81,8 @@ export class RedisStore implements CacheStore {
     return this.#deadline.race(this.#client.sendCommand<T>(args, NO_CLIENT_TIMEOUT));
   }
 
-  async #eval<T>(s: Script, keys: readonly string[], args: readonly string[]): Promise<T> {
-    const tail = [String(keys.length), ...keys, ...args];
-    try {
-      return await this.#send<T>(['EVALSHA', s.sha, ...tail]);
-    } catch (err) {
-      // First use after a Redis restart (or ever): the server does not know the script yet.
-      if (err instanceof Error && err.message.startsWith('NOSCRIPT')) return this.#send<T>(['EVAL', s.source, ...tail]);
-      throw err;
-    }
+  #eval<T>(s: Script, keys: readonly string[], args: readonly string[]): Promise<T> {
+    return evalScript<T>((a) => this.#send(a), s, keys, args);
   }
 
   async get(key: string): Promise<string | undefined> {

@@ -3,7 +3,8 @@
  * invalidations between instances. Redis and in-memory implementations exist for both; one contract suite
  * (`store-contract.ts`) runs against every store.
  */
-import type { RedisClientOptions, RedisClientType } from 'redis';
+import type { RedisClientOptions } from 'redis';
+import type { AnyRedisClient } from '../redis/client.js';
 
 /**
  * The L2 contract. Values are opaque serialized strings: the cache owns serialization and the entry envelope.
@@ -106,8 +107,7 @@ export interface KeyOptions {
 }
 
 /** A connected-or-connecting node-redis client owned by the caller (we never close it). */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- node-redis clients differ by modules/RESP generics
-export type AnyRedisClient = RedisClientType<any, any, any, any, any>;
+export type { AnyRedisClient };
 
 export interface CacheOptions {
   /** Name in diagnostics events (several caches may share a process). Default `'default'`. */

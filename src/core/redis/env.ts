@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { RedisClientOptions } from 'redis';
-import { OnionscaleError } from '../errors.js';
+import { OnionscaleError } from '../../errors.js';
 
 export function redisOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): RedisClientOptions | undefined {
   const where = env.ONIONSCALE_REDIS;

@@ -1,0 +1,29 @@
+/**
+ * Redis clients that onionscale creates for itself (cache, rate limits, sessions, events): no offline queue, so a
+ * dead Redis fails commands at once instead of piling them up; fast bounded reconnects; errors always listened to.
+ */
+import { createClient, type RedisClientOptions, type RedisClientType } from 'redis';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- node-redis clients differ by modules/RESP generics
+export type AnyRedisClient = RedisClientType<any, any, any, any, any>;
+
+/** Fast, bounded reconnects: a local Redis that restarts should be back in well under a second. */
+function reconnectStrategy(retries: number): number {
+  return Math.min(25 * 2 ** retries, 500) + Math.floor(Math.random() * 25);
+}
+
+/** A client onionscale owns: no offline queue (a dead Redis must fail fast), quick reconnects, errors listened to. */
+export function createOwnedClient(options: RedisClientOptions): AnyRedisClient {
+  const client = createClient({
+    ...options,
+    disableOfflineQueue: true,
+    socket: { reconnectStrategy, connectTimeout: 2000, ...options.socket },
+  }) as AnyRedisClient;
+  // The store reports failures through the commands themselves; an 'error' event must never be unhandled.
+  client.on('error', () => {});
+  client.connect().catch(() => {
+    // Keeps retrying by itself (reconnectStrategy); callers see failed commands meanwhile.
+  });
+  return client;
+}
+

@@ -62,6 +62,23 @@ export const ERROR_CODES = {
     status: 500,
     hint: 'Redis answered slower than commandTimeout; the cache bypasses L2 until it recovers (never thrown to callers).',
   },
+  // rate limits
+  OSC_ERR_RATELIMIT_OPTIONS: { status: 500, hint: 'Fix the rate-limit rule or option named in the message.' },
+  OSC_ERR_RATELIMIT_SUBJECT: {
+    status: 400,
+    hint: 'The request lacks what a rule is keyed by (a circuit header missing means the request bypassed the balancer).',
+  },
+  OSC_ERR_RATELIMITED: { status: 429, hint: 'Wait for the time given in Retry-After, then try again.' },
+  // sessions
+  OSC_ERR_SESSION_OPTIONS: { status: 500, hint: 'Fix the session option named in the message (secrets: at least 32 characters each).' },
+  OSC_ERR_SESSION_VALUE: { status: 500, hint: 'Session values must be JSON-serializable and within maxFieldBytes; field names non-empty.' },
+  OSC_ERR_SESSION_STORE: { status: 500, hint: 'Redis did not answer; the session could not be read or saved. It recovers by itself when Redis is back.' },
+  // events
+  OSC_ERR_EVENTS_OPTIONS: { status: 500, hint: 'Fix the events option named in the message.' },
+  OSC_ERR_EVENTS_CHANNEL: { status: 400, hint: 'Channel names are 1–128 characters of letters, digits and . _ - : only.' },
+  OSC_ERR_EVENTS_PAYLOAD: { status: 413, hint: 'Publish a smaller event or raise maxPayloadBytes.' },
+  OSC_ERR_EVENTS_FORBIDDEN: { status: 403, hint: 'The authorize hook refused this channel for this request.' },
+  OSC_ERR_EVENTS_CLOSED: { status: 500, hint: 'The event bus was closed; create a new one.' },
 } as const satisfies Record<string, { status: number; hint: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

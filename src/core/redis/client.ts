@@ -27,3 +27,21 @@ export function createOwnedClient(options: RedisClientOptions): AnyRedisClient {
   return client;
 }
 
+
+/**
+ * Resolves once the client is ready, or after `timeoutMs` (whichever is first; never rejects). Lets the first
+ * commands after start-up wait for the connection instead of failing at once, without an offline queue.
+ */
+export function whenReady(client: AnyRedisClient, timeoutMs: number): Promise<void> {
+  if (client.isReady || !client.isOpen) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      client.off('ready', done);
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    timer.unref();
+    client.on('ready', done);
+  });
+}

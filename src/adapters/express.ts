@@ -1,5 +1,5 @@
 /**
- * `onionscale/express`: the response cache as Express middleware. Thin by design (STYLE.md §4): it translates the
+ * `onionscale/express`: the response cache and sessions as Express middleware. Thin by design (STYLE.md §4): it translates the
  * request, writes hits, and lets the node:http capture in the core buffer misses. Express itself is an optional
  * peer dependency; only its types are imported.
  *
@@ -7,12 +7,16 @@
  *   app.get('/news', cache, handler);          // or app.use(cache)
  *   await cache.invalidateTag('news');
  */
+import type { TLSSocket } from 'node:tls';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { captureResponse, writeServed } from '../core/http-cache/node-response.js';
 import { createResponseCache, type ResponseCache } from '../core/http-cache/response-cache.js';
 import type { ResponseCacheOptions } from '../core/http-cache/types.js';
+import { bindSession } from '../core/session/node-response.js';
+import { createSessions, Sessions, type RequestInfo, type Session, type SessionOptions } from '../core/session/index.js';
 
 export * from '../core/http-cache/index.js';
+export * from '../core/session/index.js';
 
 export interface ExpressResponseCache extends RequestHandler {
   readonly cache: ResponseCache;
@@ -31,4 +35,38 @@ export function responseCache(options: ResponseCacheOptions): ExpressResponseCac
     }, next);
   };
   return Object.assign(middleware, { cache, invalidateTag: (tag: string) => cache.invalidateTag(tag) });
+}
+
+// ---- sessions ----
+
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    /** Set by `session()` (or the request pipeline) from onionscale. */
+    session: Session;
+  }
+}
+
+export interface ExpressSessionMiddleware extends RequestHandler {
+  readonly sessions: Sessions;
+}
+
+export function requestInfo(req: Request): RequestInfo {
+  return { headers: req.headers, encrypted: (req.socket as Partial<TLSSocket>).encrypted === true };
+}
+
+/**
+ *   app.use(session({ secrets: [process.env.SESSION_SECRET] }));
+ *   app.post('/login', (req, res) => { req.session.regenerate().set('userId', user.id); … });
+ */
+export function session(options: SessionOptions | Sessions): ExpressSessionMiddleware {
+  const sessions = options instanceof Sessions ? options : createSessions(options);
+  const middleware = (req: Request, res: Response, next: NextFunction): void => {
+    sessions.open(requestInfo(req)).then((s) => {
+      req.session = s;
+      bindSession(sessions, s, requestInfo(req), res);
+      next();
+    }, next);
+  };
+  return Object.assign(middleware, { sessions });
 }

@@ -1,5 +1,5 @@
 /**
- * `onionscale/fastify`: the response cache as a Fastify plugin (fastify-plugin, so it covers the whole app).
+ * `onionscale/fastify`: the response cache and sessions as Fastify plugins (fastify-plugin, so it covers the whole app).
  * `onRequest` answers hits before routing work starts; `onSend` hands a miss's serialized payload to the core and
  * sends what it returns. Streams pass through untouched. Fastify is an optional peer dependency.
  *
@@ -7,12 +7,15 @@
  *   app.get('/live', { config: { responseCache: false } }, handler);   // opt a route out
  *   await app.responseCache.invalidateTag('news');
  */
+import type { TLSSocket } from 'node:tls';
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { createResponseCache, type Completion, type Miss, type ResponseCache } from '../core/http-cache/response-cache.js';
 import type { ResponseCacheOptions, ServedResponse } from '../core/http-cache/types.js';
+import { createSessions, type RequestInfo, type Session, type SessionOptions, type Sessions } from '../core/session/index.js';
 
 export * from '../core/http-cache/index.js';
+export * from '../core/session/index.js';
 
 export interface FastifyResponseCache {
   readonly cache: ResponseCache;
@@ -22,6 +25,7 @@ export interface FastifyResponseCache {
 declare module 'fastify' {
   interface FastifyInstance {
     responseCache: FastifyResponseCache;
+    sessions: Sessions;
   }
   interface FastifyContextConfig {
     /** `false` leaves this route's responses alone. */
@@ -104,3 +108,55 @@ const plugin: FastifyPluginCallback<ResponseCacheOptions> = (fastify, options, d
 
 export const responseCache = fp(plugin, { name: 'onionscale-response-cache', fastify: '5.x' });
 export default responseCache;
+
+// ---- sessions ----
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the onionscale `session` plugin (or the request pipeline). */
+    session: Session;
+  }
+}
+
+export function requestInfo(request: FastifyRequest): RequestInfo {
+  return { headers: request.headers, encrypted: (request.raw.socket as Partial<TLSSocket>).encrypted === true };
+}
+
+/**
+ * The Set-Cookie and the save of a session, before the response goes out (onSend runs before headers are sent).
+ * Shared by the session plugin and the request pipeline.
+ */
+export async function finishSession(sessions: Sessions, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const s = request.session;
+  if (!s) return;
+  const cookie = sessions.cookieHeader(s, requestInfo(request));
+  await sessions.save(s);
+  if (cookie) {
+    const existing = reply.getHeader('set-cookie');
+    reply.header('set-cookie', existing === undefined ? cookie : [...(Array.isArray(existing) ? existing : [String(existing)]), cookie]);
+  }
+}
+
+export type FastifySessionOptions = SessionOptions | { sessions: Sessions };
+
+const sessionPlugin: FastifyPluginCallback<FastifySessionOptions> = (fastify, options, done) => {
+  const owned = !('sessions' in options);
+  const sessions = 'sessions' in options ? options.sessions : createSessions(options);
+  fastify.decorateRequest('session', null as unknown as Session);
+  fastify.decorate('sessions', sessions);
+  fastify.addHook('onRequest', async (request) => {
+    request.session = await sessions.open(requestInfo(request));
+  });
+  fastify.addHook('onSend', async (request, reply, payload) => {
+    await finishSession(sessions, request, reply);
+    return payload;
+  });
+  if (owned) fastify.addHook('onClose', () => sessions.close());
+  done();
+};
+
+/**
+ *   await app.register(session, { secrets: [process.env.SESSION_SECRET] });
+ *   app.post('/login', async (req) => { req.session.regenerate().set('userId', user.id); … });
+ */
+export const session = fp(sessionPlugin, { name: 'onionscale-session', fastify: '5.x' });

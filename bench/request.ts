@@ -274,7 +274,10 @@ function loadProblem(r: WrkResult): string | undefined {
 
 // ---------------------------------------------------------------------------------------------------- redis stats
 
-type RedisClient = ReturnType<typeof createClient>;
+/** All the harness asks of its own client. */
+interface RedisClient {
+  info(section: string): Promise<string>;
+}
 
 /** Calls per command from INFO commandstats (`cmdstat_get:calls=12,…`; subcommands as `client|setinfo`). */
 async function commandStats(client: RedisClient): Promise<Map<string, number>> {
@@ -286,13 +289,19 @@ async function commandStats(client: RedisClient): Promise<Map<string, number>> {
 
 const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
 
-/** commandstats once Redis is idle (two snapshots 50 ms apart agree, at most 3 s): in-flight requests are done. */
+/**
+ * commandstats once Redis has been idle for 300 ms (at most 5 s): the requests in flight when wrk stopped are done.
+ * A shorter quiet window is not enough: Express's last requests were seen issuing their EXPIRE > 50 ms after a
+ * quiet gap, and landed in the next stack's round.
+ */
 async function quiescent(client: RedisClient): Promise<Map<string, number>> {
   let last = await commandStats(client);
-  for (const deadline = Date.now() + 3000; Date.now() < deadline; ) {
+  let quietSince = Date.now();
+  for (const deadline = Date.now() + 5000; Date.now() < deadline; ) {
     await new Promise((r) => setTimeout(r, 50));
     const now = await commandStats(client);
-    if (sum(commandDelta(last, now)) === 0) return now;
+    if (sum(commandDelta(last, now)) > 0) quietSince = Date.now();
+    else if (Date.now() - quietSince >= 300) return now;
     last = now;
   }
   return last;
@@ -326,6 +335,9 @@ interface StackReport {
   latencyMs?: { p50: number; p99: number };
   commandsPerRequest?: number;
   commandsPerRequestByName?: Record<string, number>;
+  /** Raw calls per command over all measured rounds (shows rare ones that round to 0 per request). */
+  commandCalls?: Record<string, number>;
+  requestsServed?: number;
   timeouts?: number;
   ratios?: { vsExpressPeer: number | null; vsBareHttpGet: number | null };
 }
@@ -351,6 +363,8 @@ function summarize(stacks: Stack[]): StackReport[] {
       commandsPerRequestByName: Object.fromEntries(
         [...byName].sort((a, b) => b[1] - a[1]).map(([n, c]) => [n, Math.round((c / totalServed) * 1000) / 1000]),
       ),
+      commandCalls: Object.fromEntries([...byName].sort((a, b) => b[1] - a[1])),
+      requestsServed: totalServed,
       timeouts: st.rounds.reduce((a, r) => a + r.timeouts, 0),
     };
   });
@@ -409,7 +423,7 @@ function printTable(reports: StackReport[], s: Settings, circuitHeader: string):
   console.log('\nRedis commands per request (INFO commandstats; commands inside Lua scripts count one by one):');
   for (const r of reports) {
     if (r.ok) {
-      const parts = Object.entries(r.commandsPerRequestByName!).map(([n, c]) => `${n} ${fmt(c, 2)}`);
+      const parts = Object.entries(r.commandCalls!).map(([n, c]) => (c / r.requestsServed! >= 0.005 ? `${n} ${fmt(c / r.requestsServed!, 2)}` : `${n} ×${c} in all`));
       console.log(`  ${r.name.padEnd(widths[0]!)}  ${parts.length > 0 ? parts.join(', ') : 'none'}${r.timeouts ? `  (wrk timeouts: ${r.timeouts})` : ''}`);
     } else {
       console.log(`  ${r.name.padEnd(widths[0]!)}  FAILED: ${r.error!.split('\n')[0]}`);
@@ -488,7 +502,7 @@ async function main(): Promise<number> {
   }
   for (let round = 1; round <= s.rounds; round++) {
     for (const st of live()) {
-      const before = await commandStats(admin);
+      const before = await quiescent(admin); // the previous run's last requests (warm-up included) are done
       const w = await wrk(s, script, st, headersOf(st), s.durationS);
       const after = await quiescent(admin);
       const problem = loadProblem(w);

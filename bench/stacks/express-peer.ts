@@ -46,7 +46,7 @@ app.use(
     legacyHeaders: false,
     keyGenerator: (req) => circuitKey(req.headers[env.circuitHeader]),
     store: new RateLimitStore({
-      sendCommand: (...args: string[]) => client.sendCommand(args) as Promise<RedisReply>,
+      sendCommand: (...args: string[]) => client.sendCommand<RedisReply>(args),
       prefix: `${env.prefix}rl:`,
     }),
   }),

@@ -6,6 +6,7 @@ export { OnionscaleError, ConfigError, ERROR_CODES, isOnionscaleError, type Erro
 export { circuitAddress, circuitIdOf, parseCircuitAddress } from './core/circuit.js';
 export { redisOptionsFromEnv } from './core/redis/env.js';
 export * from './core/session/index.js';
+export * from './core/ratelimit/index.js';
 export { parseDuration, parseSize, formatDuration } from './units.js';
 export * from './core/cache/index.js';
 export * from './core/http-cache/index.js';

@@ -10,3 +10,4 @@ export * from './core/ratelimit/index.js';
 export { parseDuration, parseSize, formatDuration } from './units.js';
 export * from './core/cache/index.js';
 export * from './core/http-cache/index.js';
+export * from './core/events/index.js';

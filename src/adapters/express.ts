@@ -17,6 +17,8 @@ import { createSessions, Sessions, type RequestInfo, type Session, type SessionO
 
 export * from '../core/http-cache/index.js';
 export * from '../core/session/index.js';
+export * from '../core/events/index.js';
+export { sse, type SseRouteOptions } from './express-events.js';
 
 export interface ExpressResponseCache extends RequestHandler {
   readonly cache: ResponseCache;

@@ -16,6 +16,8 @@ import { createSessions, type RequestInfo, type Session, type SessionOptions, ty
 
 export * from '../core/http-cache/index.js';
 export * from '../core/session/index.js';
+export * from '../core/events/index.js';
+export { sseHandler, type SseRouteOptions } from './fastify-events.js';
 
 export interface FastifyResponseCache {
   readonly cache: ResponseCache;

@@ -39,11 +39,32 @@ export const ERROR_CODES = {
     hint: 'Install it: sudo apt-get install tor haproxy redis-server (or set its path in the config).',
   },
   OSC_ERR_STACK_TIMEOUT: { status: 500, hint: 'The service did not become ready in time; read its log in logs/.' },
+  OSC_ERR_STACK_HAPROXY_API: {
+    status: 500,
+    hint: 'haproxy\'s runtime API (run/haproxy-admin.sock) did not answer or refused: is balancer.adminSocket on and haproxy running? Read logs/haproxy.log.',
+  },
+  OSC_ERR_STACK_CONTROL: {
+    status: 500,
+    hint: 'The running `up` did not answer on run/control.sock: check `onionscale status`; run the command as the user that runs the stack.',
+  },
+  OSC_ERR_STACK_RELOAD_INCOMPATIBLE: {
+    status: 500,
+    hint: 'These config changes cannot be applied to a running stack (names, ports, sockets, Redis, state paths): `onionscale down`, then `up`.',
+  },
+  OSC_ERR_STACK_RELOAD_REJECTED: {
+    status: 500,
+    hint: 'haproxy -c rejected the newly rendered haproxy.cfg; the running stack keeps the old one. Fix the config and reload again.',
+  },
+  OSC_ERR_STACK_SCALE: { status: 500, hint: 'Give an app name from the config and a count between 1 and the number of server slots shown.' },
   OSC_ERR_CLI_USAGE: { status: 500, hint: 'Run `onionscale help` for the verbs and their options.' },
   // HTTP / request input
   OSC_ERR_CIRCUIT_HEADER: {
     status: 400,
     hint: 'The circuit header must be the address haproxy derives from tor\'s PROXY line (fc00:dead:beef:4dad::HHHH:LLLL).',
+  },
+  OSC_ERR_CIRCUIT_REQUIRED: {
+    status: 400,
+    hint: 'This route is limited per Tor circuit: reach it through the onion service (haproxy sets the circuit header), not directly.',
   },
   OSC_ERR_BODY_TOO_LARGE: { status: 413, hint: 'Send a smaller body or raise the configured limit.' },
   OSC_ERR_BAD_REQUEST: { status: 400, hint: 'Fix the request.' },
@@ -68,6 +89,7 @@ export const ERROR_CODES = {
     status: 400,
     hint: 'The request lacks what a rule is keyed by (a circuit header missing means the request bypassed the balancer).',
   },
+  OSC_ERR_PIPELINE_OPTIONS: { status: 500, hint: 'Fix the request pipeline option named in the message.' },
   OSC_ERR_RATELIMITED: { status: 429, hint: 'Wait for the time given in Retry-After, then try again.' },
   // sessions
   OSC_ERR_SESSION_OPTIONS: { status: 500, hint: 'Fix the session option named in the message (secrets: at least 32 characters each).' },
@@ -79,6 +101,16 @@ export const ERROR_CODES = {
   OSC_ERR_EVENTS_PAYLOAD: { status: 413, hint: 'Publish a smaller event or raise maxPayloadBytes.' },
   OSC_ERR_EVENTS_FORBIDDEN: { status: 403, hint: 'The authorize hook refused this channel for this request.' },
   OSC_ERR_EVENTS_CLOSED: { status: 500, hint: 'The event bus was closed; create a new one.' },
+  // private Tor test network (onionscale testnet)
+  OSC_ERR_TESTNET_NOT_UP: {
+    status: 500,
+    hint: 'Start it first: `onionscale testnet up` (same config, or --dir DIR matching tor.network.testnet); `onionscale testnet status` shows what is running.',
+  },
+  OSC_ERR_TESTNET_RUNNING: { status: 500, hint: 'A testnet already runs in this directory: use it, or stop it with `onionscale testnet down`.' },
+  OSC_ERR_TESTNET_START: { status: 500, hint: 'The testnet did not come up; the message holds the tail of every node\'s log (notice.log in each node directory).' },
+  OSC_ERR_TESTNET_OPTIONS: { status: 500, hint: 'Fix the testnet option named in the message (`onionscale help` lists them).' },
+  OSC_ERR_TESTNET_CONTROL: { status: 500, hint: 'tor\'s control port did not answer or refused the command; is that tor running, and is the cookie file readable?' },
+  OSC_ERR_TESTNET_SOCKS: { status: 500, hint: 'The Tor client could not open the stream: SOCKS reply 4 right after start-up means the descriptor is not published yet; retry.' },
 } as const satisfies Record<string, { status: number; hint: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

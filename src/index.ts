@@ -11,3 +11,4 @@ export { parseDuration, parseSize, formatDuration } from './units.js';
 export * from './core/cache/index.js';
 export * from './core/http-cache/index.js';
 export * from './core/events/index.js';
+export * from './core/pipeline/index.js';

@@ -14,10 +14,13 @@ import { createResponseCache, type ResponseCache } from '../core/http-cache/resp
 import type { ResponseCacheOptions } from '../core/http-cache/types.js';
 import { bindSession } from '../core/session/node-response.js';
 import { createSessions, Sessions, type RequestInfo, type Session, type SessionOptions } from '../core/session/index.js';
+import { createPipeline, limitHeaders, refusalOf, RequestPipeline, type PipelineOptions, type PipelineRequest } from '../core/pipeline/index.js';
+import type { Decision } from '../core/ratelimit/types.js';
 
 export * from '../core/http-cache/index.js';
 export * from '../core/session/index.js';
 export * from '../core/events/index.js';
+export * from '../core/pipeline/index.js';
 export { sse, type SseRouteOptions } from './express-events.js';
 
 export interface ExpressResponseCache extends RequestHandler {
@@ -46,6 +49,8 @@ declare module 'express-serve-static-core' {
   interface Request {
     /** Set by `session()` (or the request pipeline) from onionscale. */
     session: Session;
+    /** Set by `requestPipeline()`: this request's rate-limit decision (`undefined` when no limits apply). */
+    rateLimit?: Decision | undefined;
   }
 }
 
@@ -71,4 +76,45 @@ export function session(options: SessionOptions | Sessions): ExpressSessionMiddl
     }, next);
   };
   return Object.assign(middleware, { sessions });
+}
+
+// ---- the one-round-trip request pipeline ----
+
+export interface ExpressPipelineMiddleware extends RequestHandler {
+  readonly pipeline: RequestPipeline;
+}
+
+function pipelineRequest(req: Request): PipelineRequest {
+  return { ...requestInfo(req), method: req.method, url: req.originalUrl };
+}
+
+/**
+ * Session + rate limits (+ cache prefetch) in one Redis round trip, instead of `session()` and a limiter each
+ * going to Redis. Refused requests get 429 (Retry-After, RateLimit headers) or 400 (no circuit) and never reach the
+ * handler; allowed ones carry the RateLimit headers.
+ *
+ *   const redis = createClient(redisOptionsFromEnv()); await redis.connect();   // one client: one round trip
+ *   app.use(requestPipeline({
+ *     sessions: createSessions({ secrets, redis: { client: redis } }),
+ *     limiter: createRateLimiter({ redis: { client: redis }, rules: [{ name: 'circuit', algorithm: 'gcra', limit: 30, window: '10s', by: ['circuit'] }] }),
+ *   }));
+ */
+export function requestPipeline(options: PipelineOptions | RequestPipeline): ExpressPipelineMiddleware {
+  const pipeline = options instanceof RequestPipeline ? options : createPipeline(options);
+  const middleware = (req: Request, res: Response, next: NextFunction): void => {
+    const info = pipelineRequest(req);
+    pipeline.run(info).then(({ session: s, decision }) => {
+      req.session = s;
+      req.rateLimit = decision;
+      const refusal = refusalOf(decision);
+      if (refusal) {
+        res.writeHead(refusal.status, refusal.headers).end(refusal.body);
+        return;
+      }
+      for (const [name, value] of Object.entries(limitHeaders(decision))) res.setHeader(name, value);
+      bindSession(pipeline.sessions, s, info, res);
+      next();
+    }, next);
+  };
+  return Object.assign(middleware, { pipeline });
 }

@@ -2,30 +2,22 @@
  * Rule validation (every problem reported at once, then frozen) and Redis keys:
  * `<prefix><rule name>:<part>=<value>:…` in the rule's `by` order (`<prefix><rule name>:global` for `by: []`).
  *
- * Values are user-controlled (session ids, user names, routes): a value of 1–64 characters of `[A-Za-z0-9._@/-]`
- * is kept readable; anything else (`*`, `:`, `=`, newlines, unicode, huge ids) becomes `~` + 22 characters of
- * base64url SHA-256. `~` never appears in a readable value, so the two forms cannot collide and no value can reach
- * into another key, glob pattern or part.
+ * Values are user-controlled (session ids, user names, routes): `encodeKeyPart` (src/core/redis/key-part.ts) keeps
+ * them readable or hashes them, so no value can reach into another key, glob pattern or part.
  */
-import { createHash } from 'node:crypto';
 import { OnionscaleError } from '../../errors.js';
 import { durationMs } from '../../units.js';
 import { circuitIdOf } from '../circuit.js';
+import { encodeKeyPart } from '../redis/key-part.js';
 import { ALGO_CODES } from './lua.js';
 import { SUBJECT_PARTS, type LimitRule, type ResolvedRule, type Subject, type SubjectPart } from './types.js';
 
 const NAME_RE = /^[A-Za-z0-9._-]{1,64}$/;
-const READABLE_RE = /^[A-Za-z0-9._@/-]{1,64}$/;
 const INSTANCE_RE = /^[A-Za-z0-9._-]{1,64}$/;
 const RULE_KEYS = new Set(['name', 'algorithm', 'limit', 'window', 'by', 'cost', 'optional']);
 /** GCRA and the sliding-window counter compute in limit × window ms integers: keep them exact in a double. */
 const MAX_LIMIT_TIMES_WINDOW = 2 ** 50;
 const MAX_LIMIT = 1_000_000_000;
-
-export function encodeValue(value: string): string {
-  if (READABLE_RE.test(value)) return value;
-  return '~' + createHash('sha256').update(value).digest('base64url').slice(0, 22);
-}
 
 /** `"<torInstance>:<circuitId>"` for `Subject.circuit`, from haproxy's circuit header; `undefined` without one. */
 export function circuitSubject(torInstance: string, header: string | string[] | undefined): string | undefined {
@@ -48,7 +40,7 @@ function circuitPart(value: string): string {
 
 /** The key form of one subject value (throws OSC_ERR_RATELIMIT_SUBJECT for a malformed circuit). */
 export function partValue(part: SubjectPart, value: string): string {
-  return part === 'circuit' ? circuitPart(value) : encodeValue(value);
+  return part === 'circuit' ? circuitPart(value) : encodeKeyPart(value);
 }
 
 /** The parts of `rule.by` the subject lacks (absent or empty). */
@@ -68,6 +60,24 @@ export function ruleKey(prefix: string, rule: ResolvedRule, subject: Subject): s
     key += `:${part}=${partValue(part, v)}`;
   }
   return key;
+}
+
+/**
+ * `ruleKey` with the `late` part left open: `[before, after]` such that `before + encodeKeyPart(value) + after` is the
+ * key. The request pipeline uses it for user-keyed rules, whose user is only known inside its Lua script.
+ */
+export function ruleKeyAround(prefix: string, rule: ResolvedRule, subject: Subject, late: SubjectPart): [string, string] {
+  let before = prefix + rule.name;
+  let after = '';
+  let open = false;
+  for (const part of rule.by) {
+    if (part === late) {
+      before += `:${part}=`;
+      open = true;
+    } else if (open) after += `:${part}=${partValue(part, subject[part]!)}`;
+    else before += `:${part}=${partValue(part, subject[part]!)}`;
+  }
+  return [before, after];
 }
 
 export function validateSubject(subject: unknown): asserts subject is Subject {

@@ -4,7 +4,8 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { createRateLimiter } from './limiter.js';
 import { limiterContract } from './limiter-contract.js';
 import { RATELIMIT_CHANNEL, type RateLimitEvent } from './channels.js';
-import { encodeValue, ruleKey, circuitSubject, resolveRules } from './keys.js';
+import { encodeKeyPart as encodeValue } from '../redis/key-part.js';
+import { ruleKey, circuitSubject, resolveRules } from './keys.js';
 import { OnionscaleError } from '../../errors.js';
 import { circuitAddress } from '../circuit.js';
 

@@ -13,7 +13,9 @@ import { LRUCache } from 'lru-cache';
 import { OnionscaleError } from '../../errors.js';
 import { durationMs } from '../../units.js';
 import { emit } from './channels.js';
-import { missingParts, resolveRules, ruleKey, validateSubject } from './keys.js';
+import { encodeKeyPart } from '../redis/key-part.js';
+import type { AnyRedisClient } from '../redis/client.js';
+import { missingParts, resolveRules, ruleKey, ruleKeyAround, validateSubject } from './keys.js';
 import { ALGO_CODES, LIMIT_SCRIPT } from './lua.js';
 import { MemoryLimiter } from './memory.js';
 import { linkFor, type RedisLink } from './redis-link.js';
@@ -30,6 +32,16 @@ export interface LimitPlan {
   readonly costs: readonly number[];
   /** Set when no Redis call is needed (hot block, missing subject part, every rule skipped). */
   readonly decision?: Decision | undefined;
+  /** Rules keyed by the user, planned before the user is known (`plan(…, { lateUser: true })`). */
+  readonly late?: readonly LateRule[] | undefined;
+}
+
+/** A user-keyed rule whose key is `before + <user in key form> + after` (see `complete()`). */
+export interface LateRule {
+  readonly rule: ResolvedRule;
+  readonly before: string;
+  readonly after: string;
+  readonly cost: number;
 }
 
 interface HotBlock {
@@ -108,8 +120,23 @@ export class RateLimiter {
   }
 
   async check(subject: Subject, options: CheckOptions = {}): Promise<Decision> {
-    const plan = this.plan(subject, options);
+    return this.decide(this.plan(subject, options));
+  }
+
+  /** The Redis client decisions go to (`undefined`: memory only). The request pipeline shares a script with it. */
+  get client(): AnyRedisClient | undefined {
+    return this.#link?.client;
+  }
+
+  /** Whether a decision would go to Redis now (client ready, breaker closed). */
+  get redisUsable(): boolean {
+    return this.#link?.usable ?? false;
+  }
+
+  /** Decides a plan (from `plan()`, completed when it has late rules): Redis, or the fallback. */
+  async decide(plan: LimitPlan): Promise<Decision> {
     if (plan.decision) return plan.decision;
+    if (plan.keys.length === 0) return this.#decided({ allowed: true, results: [], retryAfterMs: 0, source: 'memory' });
     if (this.#link === undefined) return this.#local(plan, 'memory');
     if (!this.#link.usable) return this.fallback(plan);
     let reply: unknown;
@@ -121,8 +148,12 @@ export class RateLimiter {
     return this.settle(plan, reply);
   }
 
-  /** Keys and arguments for `osc_limits`, or an immediate decision. Throws coded errors for bad subjects/options. */
-  plan(subject: Subject, options: CheckOptions = {}): LimitPlan {
+  /**
+   * Keys and arguments for `osc_limits`, or an immediate decision. Throws coded errors for bad subjects/options.
+   * `lateUser`: rules that lack only the user are put in `late` instead of being refused or skipped (the request
+   * pipeline learns the user from the session inside the same script); `complete()` turns them into rules.
+   */
+  plan(subject: Subject, options: CheckOptions = {}, lateUser = false): LimitPlan {
     validateSubject(subject);
     const selected = this.#select(options);
     const cost = options.cost;
@@ -130,23 +161,54 @@ export class RateLimiter {
       throw new OnionscaleError('OSC_ERR_RATELIMIT_OPTIONS', `check({ cost }): a positive integer (got ${JSON.stringify(cost)})`);
     }
     const rules: ResolvedRule[] = [];
+    const late: LateRule[] = [];
     const missing = new Set<SubjectPart>();
     for (const rule of selected) {
       const lacks = missingParts(rule, subject);
       if (lacks.length === 0) rules.push(rule);
-      else if (!rule.optional) for (const p of lacks) missing.add(p);
+      else if (lateUser && lacks.length === 1 && lacks[0] === 'user') {
+        const [before, after] = ruleKeyAround(this.#prefix, rule, subject, 'user');
+        late.push({ rule, before, after, cost: cost ?? rule.cost });
+      } else if (!rule.optional) for (const p of lacks) missing.add(p);
     }
     const empty = { rules, keys: [], now: '', args: [], costs: [] };
-    if (missing.size > 0) {
-      return { ...empty, decision: this.#decided({ allowed: false, results: [], retryAfterMs: 0, source: 'memory', missing: [...missing] }) };
+    if (missing.size > 0) return { ...empty, decision: this.#missing([...missing]) };
+    if (rules.length === 0 && late.length === 0) return { ...empty, decision: this.#decided({ allowed: true, results: [], retryAfterMs: 0, source: 'memory' }) };
+    return this.#planOf(rules, rules.map((r) => ruleKey(this.#prefix, r, subject)), rules.map((r) => cost ?? r.cost), late);
+  }
+
+  /**
+   * A plan's late rules with the user known: `user` is its key form (`encodeKeyPart`), or `undefined` when the
+   * request has no user — then optional late rules are skipped and any other refuses the decision (`missing`).
+   */
+  complete(plan: LimitPlan, user: string | undefined): LimitPlan {
+    const late = plan.late ?? [];
+    if (late.length === 0 || plan.decision) return plan;
+    if (user === undefined) {
+      if (late.some((l) => !l.rule.optional)) return { ...plan, late: undefined, decision: this.#missing(['user']) };
+      return { ...plan, late: undefined };
     }
-    if (rules.length === 0) return { ...empty, decision: this.#decided({ allowed: true, results: [], retryAfterMs: 0, source: 'memory' }) };
-    const keys = rules.map((r) => ruleKey(this.#prefix, r, subject));
-    const costs = rules.map((r) => cost ?? r.cost);
-    const hot = this.#hotBlock(keys, costs);
+    return this.#planOf(
+      [...plan.rules, ...late.map((l) => l.rule)],
+      [...plan.keys, ...late.map((l) => l.before + user + l.after)],
+      [...plan.costs, ...late.map((l) => l.cost)],
+      undefined,
+    );
+  }
+
+  /** `complete()` for a user id as the session holds it (not yet in key form). */
+  completeWithUser(plan: LimitPlan, userId: string | undefined): LimitPlan {
+    return this.complete(plan, userId === undefined || userId === '' ? undefined : encodeKeyPart(userId));
+  }
+
+  #planOf(rules: readonly ResolvedRule[], keys: readonly string[], costs: readonly number[], late: readonly LateRule[] | undefined): LimitPlan {
     const args: string[] = [];
     rules.forEach((r, i) => args.push(ALGO_CODES[r.algorithm], String(r.limit), String(r.windowMs), String(costs[i])));
-    return { rules, keys, now: this.#clock ? String(this.#now()) : '', args, costs, decision: hot };
+    return { rules, keys, now: this.#clock ? String(this.#now()) : '', args, costs, decision: this.#hotBlock(keys, costs), late };
+  }
+
+  #missing(parts: SubjectPart[]): Decision {
+    return this.#decided({ allowed: false, results: [], retryAfterMs: 0, source: 'memory', missing: parts });
   }
 
   /** The Decision for the flat reply of `osc_limits` (4 integers per rule). A malformed reply falls back. */

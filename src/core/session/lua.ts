@@ -1,6 +1,6 @@
 /**
  * Sessions live in one Redis hash per session: each field of the session is one hash field (JSON), plus `~c`
- * (created at, ms). Writing only the changed fields (HSET/HDEL) is what makes two concurrent requests of one session
+ * (created at, ms) and, while a user is signed in, `~u` (the user id in key form). Writing only the changed fields (HSET/HDEL) is what makes two concurrent requests of one session
  * that write different fields both survive — express-session rewrites the whole blob and the last write wins.
  *
  * `SESSION_LUA` only defines functions, so the request pipeline can compose them with the rate limiter into one
@@ -9,6 +9,8 @@
 import { luaScript } from '../redis/script.js';
 
 export const CREATED_FIELD = '~c';
+/** The user (`userField`) in Redis-key form (`encodeKeyPart`): what the request pipeline's Lua keys user limits by. */
+export const USER_KEY_FIELD = '~u';
 
 export const SESSION_LUA = `
 local function osc_now(arg)

@@ -6,7 +6,8 @@
  * cacheable. `regenerate()` (call it on login) and `destroy()` (logout) take effect at the next save.
  */
 import { OnionscaleError } from '../../errors.js';
-import { CREATED_FIELD } from './lua.js';
+import { encodeKeyPart } from '../redis/key-part.js';
+import { CREATED_FIELD, USER_KEY_FIELD } from './lua.js';
 import { newSessionId } from './signing.js';
 
 /** What a Session needs from its manager; kept narrow so tests can build sessions directly. */
@@ -44,6 +45,7 @@ export class Session {
         this.#createdAt = Number(raw);
         continue;
       }
+      if (name.startsWith('~')) continue; // our own bookkeeping (USER_KEY_FIELD)
       try {
         this.#values.set(name, JSON.parse(raw));
       } catch {
@@ -161,6 +163,11 @@ export class Session {
     for (const name of this.#dirty) {
       if (this.#values.has(name)) set.push([name, JSON.stringify(this.#values.get(name))]);
       else del.push(name);
+    }
+    if (this.#dirty.has(this.#host.userField)) {
+      const user = this.userId;
+      if (user === undefined) del.push(USER_KEY_FIELD);
+      else set.push([USER_KEY_FIELD, encodeKeyPart(user)]);
     }
     // A new session with nothing in it is not worth storing; a destroy with nothing new only deletes the old one.
     const create = this.#state === 'new';

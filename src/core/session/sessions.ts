@@ -172,6 +172,15 @@ export class Sessions implements SessionHost {
     return session;
   }
 
+  /**
+   * A session for a request refused before anything was loaded (rate limited): empty, writes dropped, the cookie
+   * left alone — like a degraded one, but nothing failed, so nothing is reported.
+   */
+  unloaded(cookie: Verified | undefined | 'invalid'): Session {
+    const id = cookie === undefined || cookie === 'invalid' ? undefined : cookie.id;
+    return new Session(this, id, undefined, 'degraded');
+  }
+
   async open(request: RequestInfo): Promise<Session> {
     const cookie = this.readCookie(request.headers);
     if (cookie === undefined || cookie === 'invalid') return this.fromLoad(cookie, undefined);

@@ -75,6 +75,12 @@ test('express and fastify instances share entries through a real Redis', { timeo
 
     const first = await get(a, '/item?id=7', { 'accept-encoding': 'br' });
     assert.equal(first.headers['x-cache'], 'MISS');
+    // The entry is stored after the response went out (never delaying it): wait, bounded, until it is in Redis.
+    const watcher = await connect();
+    for (const until = Date.now() + 5000; Date.now() < until; ) {
+      if ((await watcher.keys('*')).some((k) => k.includes('http:'))) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
     const shared = await get(b, '/item?id=7', { 'accept-encoding': 'br' });
     assert.equal(shared.headers['x-cache'], 'HIT', 'the other instance serves the stored entry');
     assert.ok(shared.body.equals(first.body), 'byte-identical stored brotli');

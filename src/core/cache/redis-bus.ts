@@ -5,7 +5,7 @@
  * 'ready' that follows is what the cache hears as "connected again, drop L1".
  */
 import { SharedDeadline } from './deadline.js';
-import { NO_CLIENT_TIMEOUT } from './redis-store.js';
+import { NO_CLIENT_TIMEOUT } from '../redis/client.js';
 import type { InvalidationMessage, AnyRedisClient, CacheBus } from './types.js';
 
 export interface RedisBusOptions {

@@ -12,13 +12,9 @@ import type { RedisArgument } from 'redis';
 import { SharedDeadline } from './deadline.js';
 import { DELETE_BY_TAG, GET_OR_LOCK, RELEASE_LOCK, SET_TAGGED } from './lua.js';
 import { evalScript, type Script } from '../redis/script.js';
+import { NO_CLIENT_TIMEOUT } from '../redis/client.js';
 import type { AnyRedisClient, CacheStore, GetOrLockResult } from './types.js';
 
-/**
- * node-redis 6 gives every command a 5 s timeout by default, built from an AbortSignal per command; our shared
- * deadline replaces it, so switch the per-command one off (0 = none) for the commands we send.
- */
-export const NO_CLIENT_TIMEOUT = Object.freeze({ timeout: 0 });
 
 /** Placeholder a cold `getOrLock` leaves in the data key; envelopes start with a digit, so never a value. */
 const LOCK_MARKER = '\u0000lock:';

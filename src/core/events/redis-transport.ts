@@ -8,15 +8,13 @@
  * `c:<channel>` (messages `<id> <payload>`, id empty for non-replayable channels) and `pos` (positions).
  */
 import { SharedDeadline } from '../cache/deadline.js';
-import { whenReady, type AnyRedisClient } from '../redis/client.js';
+import { NO_CLIENT_TIMEOUT, whenReady, type AnyRedisClient } from '../redis/client.js';
 import { evalScript, type Script } from '../redis/script.js';
 import type { ReplayPolicy } from './channels.js';
 import { compareIds, fromStreamId, parseEventId, type EventId } from './ids.js';
 import { CATCH_UP, PUBLISH_POSITION, PUBLISH_REPLAYABLE } from './lua.js';
 import type { CatchUpResult, CatchUpStatus, Entry, Transport, TransportHooks } from './types.js';
 
-/** node-redis's own per-command timeout allocates per command; SharedDeadline does the job (deadline.ts). */
-const NO_CLIENT_TIMEOUT = Object.freeze({ timeout: 0 });
 
 export interface RedisTransportOptions {
   client: AnyRedisClient;

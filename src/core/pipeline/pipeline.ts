@@ -19,7 +19,6 @@ import type { CheckOptions, Decision, Subject } from '../ratelimit/types.js';
 import { fieldsFromFlat, RedisSessionStore } from '../session/store.js';
 import type { Session } from '../session/session.js';
 import type { RequestInfo, Sessions } from '../session/sessions.js';
-import { storageKey } from '../session/signing.js';
 import { PIPELINE_SCRIPT } from './lua.js';
 
 export interface PipelineRequest extends RequestInfo {
@@ -114,10 +113,11 @@ export class RequestPipeline {
     const { sessions, limiter } = this.#o;
     const cookie = sessions.readCookie(req.headers);
     const id = cookie === undefined || cookie === 'invalid' ? undefined : cookie.id;
+    const sessionKey = id === undefined ? undefined : sessions.keyOf(id);
     const subject: Subject = {
       circuit: circuitSubject(this.#o.torInstance, req.headers[this.#o.circuitHeader]),
       // The session's storage hash, never the id itself: limit keys are as safe to list as session keys.
-      session: id === undefined ? undefined : storageKey('', id),
+      session: sessionKey?.slice(sessions.options.prefix.length),
       route: this.#o.route(req),
     };
     const check = limiter ? this.#o.limits(req) : false;
@@ -137,7 +137,7 @@ export class RequestPipeline {
       await prefetched;
       return { session, decision, subject };
     }
-    const { keys, args } = scriptCall(sessions, store, plan, id);
+    const { keys, args } = scriptCall(sessions, store, plan, sessionKey);
     const reply = store.eval<unknown>(PIPELINE_SCRIPT, keys, args).then(
       (r) => r,
       (error: unknown) => ({ error }),
@@ -180,17 +180,17 @@ export class RequestPipeline {
   }
 }
 
-function scriptCall(sessions: Sessions, store: RedisSessionStore, plan: LimitPlan | undefined, id: string | undefined): { keys: string[]; args: string[] } {
+function scriptCall(sessions: Sessions, store: RedisSessionStore, plan: LimitPlan | undefined, sessionKey: string | undefined): { keys: string[]; args: string[] } {
   const o = sessions.options;
   const fixed = plan && !plan.decision ? plan : undefined;
   const late = fixed?.late ?? [];
   const keys = [...(fixed?.keys ?? [])];
-  if (id !== undefined) keys.push(sessions.keyOf(id));
+  if (sessionKey !== undefined) keys.push(sessionKey);
   const args = [
     fixed?.now || store.nowArg(),
     String(Math.ceil(o.idleMs)),
     String(Math.ceil(o.absoluteMs)),
-    id === undefined ? '0' : '1',
+    sessionKey === undefined ? '0' : '1',
     String(fixed?.keys.length ?? 0),
     String(late.length),
     ...(fixed?.args ?? []),

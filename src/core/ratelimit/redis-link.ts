@@ -6,14 +6,12 @@
  */
 import type { RedisArgument } from 'redis';
 import { SharedDeadline } from '../cache/deadline.js';
-import { createOwnedClient, whenReady, type AnyRedisClient } from '../redis/client.js';
+import { NO_CLIENT_TIMEOUT, createOwnedClient, whenReady, type AnyRedisClient } from '../redis/client.js';
 import { redisOptionsFromEnv } from '../redis/env.js';
 import { evalScript, type Script } from '../redis/script.js';
 import { emit } from './channels.js';
 import type { RedisOption } from './types.js';
 
-/** node-redis's per-command timeout builds an AbortSignal per command; the shared deadline replaces it. */
-const NO_CLIENT_TIMEOUT = Object.freeze({ timeout: 0 });
 
 export class RedisLink {
   readonly client: AnyRedisClient;

@@ -5,7 +5,7 @@
  */
 import type { RedisArgument } from 'redis';
 import { SharedDeadline } from '../cache/deadline.js';
-import { whenReady, type AnyRedisClient } from '../redis/client.js';
+import { NO_CLIENT_TIMEOUT, whenReady, type AnyRedisClient } from '../redis/client.js';
 import { evalScript, type Script } from '../redis/script.js';
 import { CREATED_FIELD, LOAD, WRITE } from './lua.js';
 
@@ -76,14 +76,14 @@ export class RedisSessionStore implements SessionStore {
   /** Sends through the shared deadline; the request pipeline uses it for its combined script. */
   send<T>(args: readonly string[]): Promise<T> {
     if (!this.#client.isReady && !this.#wasReady) return this.#sendWhenReady(args);
-    return this.#deadline.race(this.#client.sendCommand<T>(args as RedisArgument[]));
+    return this.#deadline.race(this.#client.sendCommand<T>(args as RedisArgument[], NO_CLIENT_TIMEOUT));
   }
 
   // Start-up only: wait up to commandTimeout for the first connection rather than fail at once. Once it has been
   // ready, a lost connection fails commands at once (a dead Redis must cost no latency).
   async #sendWhenReady<T>(args: readonly string[]): Promise<T> {
     await whenReady(this.#client, this.#timeout);
-    return this.#deadline.race(this.#client.sendCommand<T>(args as RedisArgument[]));
+    return this.#deadline.race(this.#client.sendCommand<T>(args as RedisArgument[], NO_CLIENT_TIMEOUT));
   }
 
   eval<T>(s: Script, keys: readonly string[], args: readonly string[]): Promise<T> {

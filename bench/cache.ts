@@ -10,8 +10,11 @@
  * All libraries are set up at once and each row runs in interleaved chunks (rotating order), so every library sees
  * the same background load; ratios are printed against bentocache with its default settings.
  *
- *   npm --prefix bench install && npm --prefix bench run cache
+ *   npm --prefix bench install && npm --prefix bench run cache [-- --quick]
+ * Writes bench/results/cache.json (ops/s, p50/p99 µs per row and library, ratios against bentocache).
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { BentoCache, bentostore } from 'bentocache';
 import { memoryDriver } from 'bentocache/drivers/memory';
 import { redisBusDriver, redisDriver } from 'bentocache/drivers/redis';
@@ -32,10 +35,12 @@ interface Contender {
 
 const TTL = 600_000;
 const VALUE = { id: 42, name: 'onion', tags: ['a', 'b', 'c'], body: 'x'.repeat(160), n: [1, 2, 3, 4, 5] };
+/** `--quick` (npm run bench -- --quick): a tenth of the work, for developers; same shape. */
+const QUICK = process.argv.includes('--quick');
 const N = {
-  l1: Number(process.env.BENCH_L1 ?? 100_000),
-  l2: Number(process.env.BENCH_L2 ?? 4_000),
-  miss: Number(process.env.BENCH_MISS ?? 3_000),
+  l1: Number(process.env.BENCH_L1 ?? (QUICK ? 20_000 : 100_000)),
+  l2: Number(process.env.BENCH_L2 ?? (QUICK ? 800 : 4_000)),
+  miss: Number(process.env.BENCH_MISS ?? (QUICK ? 600 : 3_000)),
 };
 
 function onionscale(redis: TestRedis, prefix: string): Contender {
@@ -227,6 +232,21 @@ async function main(): Promise<void> {
   print(widths.map((w) => '-'.repeat(w)));
   for (const l of lines) print(l);
   console.log(`\n(ops/s ÷ bento > 1 is faster; p99 ÷ bento < 1 is lower latency.) total ${fmt((performance.now() - started) / 1000, 1)} s`);
+  const results: Record<string, Record<string, Result & { vsBentocache: { opsPerSec: number; p99: number } }>> = {};
+  for (const row of ['L1 hit', 'L2 hit', 'miss+set']) {
+    for (const name of names) {
+      const res = best.get(name)![row]!;
+      const b = base[row]!;
+      (results[row] ??= {})[name] = { ...res, vsBentocache: { opsPerSec: res.opsPerSec / b.opsPerSec, p99: res.p99 / b.p99 } };
+    }
+  }
+  const dir = fileURLToPath(new URL('./results/', import.meta.url));
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    `${dir}cache.json`,
+    JSON.stringify({ benchmark: 'cache', node: process.version, date: new Date().toISOString(), quick: QUICK, ops: N, chunks: CHUNKS, unit: { latency: 'µs' }, results }, null, 2) + '\n',
+  );
+  console.log(`wrote ${dir}cache.json`);
 }
 
 main().catch((err: unknown) => {

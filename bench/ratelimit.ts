@@ -23,8 +23,10 @@ import { RateLimiterRedis, RateLimiterUnion } from 'rate-limiter-flexible';
 import { createRateLimiter, type LimitRule } from '../src/core/ratelimit/index.js';
 import { startRedis, type TestRedis } from '../test/helpers/redis.js';
 
-const N = Number(process.env.BENCH_N ?? 4000);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+/** `--quick`: fewer decisions and rounds, same shape. */
+const QUICK = process.argv.includes('--quick');
+const N = Number(process.env.BENCH_N ?? (QUICK ? 1000 : 4000));
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 3 : 5));
 const IN_FLIGHT = 32;
 const USERS = 1000;
 
@@ -220,7 +222,7 @@ async function main(): Promise<void> {
   mkdirSync(dir, { recursive: true });
   writeFileSync(
     `${dir}ratelimit.json`,
-    JSON.stringify({ node: process.version, date: new Date().toISOString(), decisions: N, rounds: ROUNDS, inFlight: IN_FLIGHT, users: USERS, results: result, ratios }, null, 2) + '\n',
+    JSON.stringify({ benchmark: 'ratelimit', node: process.version, date: new Date().toISOString(), quick: QUICK, decisions: N, rounds: ROUNDS, inFlight: IN_FLIGHT, users: USERS, results: result, ratios }, null, 2) + '\n',
   );
 }
 

@@ -34,12 +34,14 @@ import { startRedis } from '../test/helpers/redis.js';
 const SELF = fileURLToPath(import.meta.url);
 const RESULTS_FILE = join(dirname(SELF), 'results', 'sse.json');
 const env = (name: string, fallback: number) => (process.env[name] ? Number(process.env[name]) : fallback);
+/** `--quick`: the same 1,000 streams, fewer events. */
+const QUICK = process.argv.includes('--quick');
 const N = {
   streams: env('BENCH_SSE_STREAMS', 1000),
   clients: env('BENCH_SSE_CLIENTS', 4),
-  events: env('BENCH_SSE_EVENTS', 100),
-  rate: env('BENCH_SSE_RATE', 5),
-  burst: env('BENCH_SSE_BURST', 500),
+  events: env('BENCH_SSE_EVENTS', QUICK ? 30 : 100),
+  rate: env('BENCH_SSE_RATE', QUICK ? 10 : 5),
+  burst: env('BENCH_SSE_BURST', QUICK ? 150 : 500),
 };
 const clock = () => performance.timeOrigin + performance.now();
 const PAD = 'x'.repeat(64);
@@ -301,7 +303,7 @@ async function main(): Promise<void> {
         machine: { cpus: cpu.length, cpuModel: cpu[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), os: `${platform()} ${release()}`, arch: arch() },
         node: process.version,
         redis: redisVersion,
-        settings: N,
+        settings: { ...N, quick: QUICK },
         rows,
       },
       null,

@@ -8,6 +8,9 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { after, before } from 'node:test';
+import { createClient } from 'redis';
+import type { AnyRedisClient } from '../../src/core/redis/client.js';
 import { freePort } from './ports.js';
 
 export interface TestRedis {
@@ -62,6 +65,29 @@ export async function startRedis(): Promise<TestRedis> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+export interface RedisFixture {
+  /** Set in the file's `before()`. */
+  redis: TestRedis;
+  /** A connected node-redis client on it (errors listened to), closed in `after()`. */
+  client: AnyRedisClient;
+}
+
+/** One redis-server and one connected client for every test of a file: `const fx = redisPerFile();`. */
+export function redisPerFile(): RedisFixture {
+  const fx = {} as RedisFixture;
+  before(async () => {
+    fx.redis = await startRedis();
+    fx.client = createClient({ url: fx.redis.url }) as AnyRedisClient;
+    fx.client.on('error', () => {});
+    await fx.client.connect();
+  });
+  after(async () => {
+    if (fx.client?.isOpen) await fx.client.close();
+    await fx.redis?.stop();
+  });
+  return fx;
 }
 
 export async function waitForPort(port: number, timeoutMs: number): Promise<void> {

@@ -2,15 +2,13 @@
  * The express-session–compatible store, driven by the real express-session middleware and by its Store API, on a
  * real redis-server.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import express, { type RequestHandler } from 'express';
-import { createClient } from 'redis';
 import { expressSessionStore } from '../../src/adapters/express-session-store.js';
-import type { AnyRedisClient } from '../../src/core/redis/client.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { redisPerFile } from '../helpers/redis.js';
 
 type Cb<T> = (err: unknown, v?: T) => void;
 interface CompatStore {
@@ -26,20 +24,10 @@ interface CompatStore {
 const session = createRequire(import.meta.url)('express-session') as ((o: Record<string, unknown>) => RequestHandler) & { Store: new () => object };
 const p = <T>(fn: (cb: Cb<T>) => void) => new Promise<T>((resolve, reject) => fn((err, v) => (err ? reject(err instanceof Error ? err : new Error('store error', { cause: err })) : resolve(v as T))));
 
-let redis: TestRedis;
-let client: AnyRedisClient;
-before(async () => {
-  redis = await startRedis();
-  client = createClient({ url: redis.url }) as AnyRedisClient;
-  await client.connect();
-});
-after(async () => {
-  await client?.close();
-  await redis?.stop();
-});
+const fx = redisPerFile();
 
 test('express-session with the onionscale store keeps a session across requests', async () => {
-  const store = expressSessionStore(session, { redis: { client }, prefix: 'x1:' });
+  const store = expressSessionStore(session, { redis: { client: fx.client }, prefix: 'x1:' });
   const app = express();
   app.use(session({ store, secret: 'a-secret-for-express-session-0123456789', resave: false, saveUninitialized: false }));
   app.post('/login', (req, res) => {
@@ -55,14 +43,14 @@ test('express-session with the onionscale store keeps a session across requests'
     const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
     assert.deepEqual(await (await fetch(`${base}/me`, { headers: { cookie } })).json(), { user: 'alice' });
     assert.deepEqual(await (await fetch(`${base}/me`)).json(), { user: null });
-    assert.equal((await client.keys('x1:*')).length, 1);
+    assert.equal((await fx.client.keys('x1:*')).length, 1);
   } finally {
     server.close();
   }
 });
 
 test('the Store API: get/set/touch/destroy/clear/length/ids/all, and garbage in Redis reads as no session', async () => {
-  const store = expressSessionStore(session, { redis: { client }, prefix: 'x2:' }) as CompatStore;
+  const store = expressSessionStore(session, { redis: { client: fx.client }, prefix: 'x2:' }) as CompatStore;
   const sess = { cookie: { maxAge: 60_000 }, n: 1 };
   await p((cb) => store.set('a', sess, cb));
   await p((cb) => store.set('b', { ...sess, n: 2 }, cb));
@@ -72,10 +60,10 @@ test('the Store API: get/set/touch/destroy/clear/length/ids/all, and garbage in 
   assert.deepEqual((await p<string[]>((cb) => store.ids(cb))).sort(), ['a', 'b']);
   assert.deepEqual(Object.keys(await p<Record<string, unknown>>((cb) => store.all(cb))).sort(), ['a', 'b']);
   await p((cb) => store.touch('a', { cookie: { maxAge: 600_000 } }, cb));
-  assert.ok(Number(await client.pTTL('x2:a')) > 500_000);
+  assert.ok(Number(await fx.client.pTTL('x2:a')) > 500_000);
   await p((cb) => store.destroy('a', cb));
   assert.equal(await p<unknown>((cb) => store.get('a', cb)), null);
-  await client.set('x2:junk', '{not json');
+  await fx.client.set('x2:junk', '{not json');
   assert.equal(await p<unknown>((cb) => store.get('junk', cb)), null);
   await p((cb) => store.clear(cb));
   assert.equal(await p<number>((cb) => store.length(cb)), 0);

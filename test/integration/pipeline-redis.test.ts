@@ -5,7 +5,7 @@
  * without a circuit header, 429 with Retry-After and RateLimit headers per circuit, user-keyed limits (the user is
  * only known inside the script) across two sessions of one user, forged cookies as anonymous visitors.
  */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Server as HttpServer } from 'node:http';
 import { createServer, Socket, type AddressInfo, type Server } from 'node:net';
@@ -23,7 +23,7 @@ import { createSessions } from '../../src/core/session/index.js';
 import { createPipeline, type RequestPipeline } from '../../src/core/pipeline/index.js';
 import { requestPipeline as expressPipeline } from '../../src/adapters/express.js';
 import { requestPipeline as fastifyPipeline } from '../../src/adapters/fastify.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { redisPerFile } from '../helpers/redis.js';
 
 const SECRET = 'pipeline-test-secret-that-is-long-enough-0123';
 const HEADER = 'x-onion-circuit';
@@ -65,20 +65,10 @@ async function countingProxy(target: number): Promise<CountingProxy> {
   };
 }
 
-let redis: TestRedis;
-let admin: AnyRedisClient;
-before(async () => {
-  redis = await startRedis();
-  admin = createClient({ url: redis.url }) as AnyRedisClient;
-  await admin.connect();
-});
-after(async () => {
-  await admin?.close();
-  await redis?.stop();
-});
+const fx = redisPerFile();
 
 async function commandStats(): Promise<Record<string, number>> {
-  const info = await admin.sendCommand<string>(['INFO', 'commandstats']);
+  const info = await fx.client.sendCommand<string>(['INFO', 'commandstats']);
   const out: Record<string, number> = {};
   for (const m of info.matchAll(/^cmdstat_([a-z|]+):calls=(\d+)/gm)) out[m[1]!] = Number(m[2]);
   return out;
@@ -94,8 +84,8 @@ interface Kit {
 }
 
 async function kit(prefix: string, rules: LimitRule[]): Promise<Kit> {
-  const proxy = await countingProxy(redis.port);
-  const client = createClient({ url: `redis://:${redis.password}@127.0.0.1:${proxy.port}` }) as AnyRedisClient;
+  const proxy = await countingProxy(fx.redis.port);
+  const client = createClient({ url: `redis://:${fx.redis.password}@127.0.0.1:${proxy.port}` }) as AnyRedisClient;
   await client.connect();
   const sessions = createSessions({ secrets: [SECRET], redis: { client }, prefix: `${prefix}sess:` });
   const limiter = createRateLimiter({ redis: { client }, prefix: `${prefix}rl:`, rules });
@@ -199,7 +189,7 @@ for (const [framework, serve] of [
       try {
         const cookie = await login(app.base, 7);
         // Entries another instance stored: in Redis, not in this instance's L1.
-        const writer = createCache({ l2: { options: { url: redis.url } }, prefix: `${prefix}c:` });
+        const writer = createCache({ l2: { options: { url: fx.redis.url } }, prefix: `${prefix}c:` });
         assert.ok(await writer.ready(), 'the writing instance reached Redis');
         const N = 20;
         for (let n = 0; n <= N; n++) await writer.set(`item:${n}`, { n: String(n), from: 'redis' });
@@ -208,7 +198,7 @@ for (const [framework, serve] of [
         const warm = await fetch(`${app.base}/page?n=0`, { headers: { ...circuit(7), cookie } });
         assert.equal(warm.status, 200);
 
-        await admin.sendCommand(['CONFIG', 'RESETSTAT']);
+        await fx.client.sendCommand(['CONFIG', 'RESETSTAT']);
         const before = k.proxy.writes();
         for (let n = 1; n <= N; n++) {
           const res = await fetch(`${app.base}/page?n=${n}`, { headers: { ...circuit(7), cookie } });
@@ -226,7 +216,7 @@ for (const [framework, serve] of [
         assert.equal(k.loads.count, 0, 'no loader ran: every read was a hit');
         assert.equal(stats.hgetall, N, 'the session was loaded inside the script');
         // The user rule's key was built in Lua from the session's ~u field.
-        assert.equal((await admin.keys(`${prefix}rl:user:user=alice`)).length, 1);
+        assert.equal((await fx.client.keys(`${prefix}rl:user:user=alice`)).length, 1);
       } finally {
         await app.close();
         await k.close();
@@ -301,8 +291,8 @@ for (const [framework, serve] of [
 }
 
 test('Redis unreachable: the session is degraded and the limiter answers locally; no 500', async () => {
-  const proxy = await countingProxy(redis.port);
-  const client = createClient({ url: `redis://:${redis.password}@127.0.0.1:${proxy.port}`, disableOfflineQueue: true }) as AnyRedisClient;
+  const proxy = await countingProxy(fx.redis.port);
+  const client = createClient({ url: `redis://:${fx.redis.password}@127.0.0.1:${proxy.port}`, disableOfflineQueue: true }) as AnyRedisClient;
   client.on('error', () => {});
   await client.connect();
   const sessions = createSessions({ secrets: [SECRET], redis: { client }, prefix: 'p:down:sess:' });

@@ -3,39 +3,24 @@
  * traffic, Redis TIME mode, NOSCRIPT after SCRIPT FLUSH, TTLs on every key, hot blocks answered without a Redis
  * command (INFO commandstats), the progressive delay in one round trip, and Redis SIGKILLed and restarted.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { createClient } from 'redis';
-import type { AnyRedisClient } from '../../src/core/redis/client.js';
 import { createRateLimiter, type RateLimiter } from '../../src/core/ratelimit/limiter.js';
 import { limiterContract } from '../../src/core/ratelimit/limiter-contract.js';
 import { LIMIT_SCRIPT } from '../../src/core/ratelimit/lua.js';
 import { MemoryLimiter, type AlgoCode } from '../../src/core/ratelimit/memory.js';
 import { createProgressiveDelay } from '../../src/core/ratelimit/progressive.js';
 import type { Decision, LimitRule } from '../../src/core/ratelimit/types.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { redisPerFile, startRedis } from '../helpers/redis.js';
 
-let redis: TestRedis;
-let shared: AnyRedisClient;
-
-before(async () => {
-  redis = await startRedis();
-  shared = createClient({ url: redis.url }) as AnyRedisClient;
-  shared.on('error', () => {});
-  await shared.connect();
-});
-
-after(async () => {
-  await shared.close();
-  await redis.stop();
-});
+const fx = redisPerFile();
 
 limiterContract({
   name: 'redis',
   source: 'redis',
   make: async (rules, clock) => {
-    const l = createRateLimiter({ rules, clock, redis: { client: shared }, prefix: `t:${randomUUID()}:`, hotBlocks: false });
+    const l = createRateLimiter({ rules, clock, redis: { client: fx.client }, prefix: `t:${randomUUID()}:`, hotBlocks: false });
     assert.equal(await l.ready(5000), true);
     return l;
   },
@@ -43,7 +28,7 @@ limiterContract({
 
 /** Calls of one command so far, from INFO commandstats. */
 async function calls(command: string): Promise<number> {
-  const info = await shared.sendCommand<string>(['INFO', 'commandstats']);
+  const info = await fx.client.sendCommand<string>(['INFO', 'commandstats']);
   const m = new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(info);
   return m ? Number(m[1]) : 0;
 }
@@ -79,7 +64,7 @@ test('Lua and MemoryLimiter agree on every number for random multi-rule traffic'
     }
     if (new Set(keys).size !== keys.length) continue;
     const args = [String(now), ...keys.flatMap((_, i) => [a[i]!, String(limits[i]), String(windows[i]), String(costs[i])])];
-    const fromRedis = await shared.sendCommand<number[]>(['EVAL', LIMIT_SCRIPT.source, String(keys.length), ...keys, ...args]);
+    const fromRedis = await fx.client.sendCommand<number[]>(['EVAL', LIMIT_SCRIPT.source, String(keys.length), ...keys, ...args]);
     const fromMemory = memory.limits(keys, a, limits, windows, costs, now);
     assert.deepEqual(fromRedis, fromMemory, `step ${step}: ${JSON.stringify({ keys, costs, now })}`);
   }
@@ -88,7 +73,7 @@ test('Lua and MemoryLimiter agree on every number for random multi-rule traffic'
 const fw: LimitRule = { name: 'fw', algorithm: 'fixed-window', limit: 3, window: '60s', by: ['circuit'] };
 
 test('Redis TIME decides windows when no clock is given', async () => {
-  const l = createRateLimiter({ rules: [fw], redis: { client: shared }, prefix: `time:${randomUUID()}:` });
+  const l = createRateLimiter({ rules: [fw], redis: { client: fx.client }, prefix: `time:${randomUUID()}:` });
   const results: Decision[] = [];
   for (let i = 0; i < 4; i++) results.push(await l.check({ circuit: 'main:1' }));
   assert.deepEqual(results.map((d) => [d.allowed, d.source]), [[true, 'redis'], [true, 'redis'], [true, 'redis'], [false, 'redis']]);
@@ -96,31 +81,31 @@ test('Redis TIME decides windows when no clock is given', async () => {
 });
 
 test('NOSCRIPT after SCRIPT FLUSH: the script is sent again and the count carries on', async () => {
-  const l = createRateLimiter({ rules: [fw], redis: { client: shared }, prefix: `flush:${randomUUID()}:`, clock: () => 1_000_000 });
+  const l = createRateLimiter({ rules: [fw], redis: { client: fx.client }, prefix: `flush:${randomUUID()}:`, clock: () => 1_000_000 });
   assert.equal((await l.check({ circuit: 'main:1' })).results[0]!.remaining, 2);
-  await shared.sendCommand(['SCRIPT', 'FLUSH']);
+  await fx.client.sendCommand(['SCRIPT', 'FLUSH']);
   const d = await l.check({ circuit: 'main:1' });
   assert.deepEqual([d.source, d.results[0]!.remaining], ['redis', 1]);
-  const exists = await shared.sendCommand<number[]>(['SCRIPT', 'EXISTS', LIMIT_SCRIPT.sha]);
+  const exists = await fx.client.sendCommand<number[]>(['SCRIPT', 'EXISTS', LIMIT_SCRIPT.sha]);
   assert.deepEqual(exists, [1]);
 });
 
 test('every key the limiter writes has a TTL', async () => {
   const prefix = `ttl:${randomUUID()}:`;
   const rules: LimitRule[] = (['fixed-window', 'sliding-log', 'sliding-window', 'gcra'] as const).map((algorithm) => ({ name: algorithm, algorithm, limit: 5, window: '10s', by: ['user'] }));
-  const l = createRateLimiter({ rules, redis: { client: shared }, prefix });
+  const l = createRateLimiter({ rules, redis: { client: fx.client }, prefix });
   assert.equal((await l.check({ user: 'u' })).allowed, true);
-  const keys = await shared.keys(`${prefix}*`);
+  const keys = await fx.client.keys(`${prefix}*`);
   assert.equal(keys.length, 4);
   for (const k of keys) {
-    const ttl = Number(await shared.pTTL(k));
+    const ttl = Number(await fx.client.pTTL(k));
     assert.ok(ttl > 0 && ttl <= 20_000, `${String(k)}: ttl ${ttl}`);
   }
 });
 
 test('hot blocks: a blocked key is answered from memory, with no Redis command, until it unblocks', async () => {
   let now = 2_000_000;
-  const l = createRateLimiter({ rules: [{ ...fw, limit: 1 }], redis: { client: shared }, prefix: `hot:${randomUUID()}:`, clock: () => now });
+  const l = createRateLimiter({ rules: [{ ...fw, limit: 1 }], redis: { client: fx.client }, prefix: `hot:${randomUUID()}:`, clock: () => now });
   const s = { circuit: 'main:9' };
   assert.equal((await l.check(s)).source, 'redis');
   const blocked = await l.check(s);
@@ -138,9 +123,9 @@ test('hot blocks: a blocked key is answered from memory, with no Redis command, 
   assert.deepEqual([again.allowed, again.source], [true, 'redis'], 'at T the key goes back to Redis');
 });
 
-test('progressive delay on Redis: one command per call, shared by two delayers', async () => {
+test('progressive delay on Redis: one command per call, fx.client by two delayers', async () => {
   let now = 9_000_000;
-  const opts = { redis: { client: shared }, prefix: `pd:${randomUUID()}:`, clock: () => now };
+  const opts = { redis: { client: fx.client }, prefix: `pd:${randomUUID()}:`, clock: () => now };
   const a = createProgressiveDelay(opts);
   const b = createProgressiveDelay(opts);
   const who = { account: 'alice', circuit: 'main:3' };
@@ -149,7 +134,7 @@ test('progressive delay on Redis: one command per call, shared by two delayers',
   await a.failure({ account: 'warm' });
   const before = [await calls('evalsha'), await calls('eval')];
   assert.equal((await a.failure(who)).retryAfterMs, 1000);
-  assert.equal((await b.failure(who)).retryAfterMs, 4000, 'the count is shared through Redis');
+  assert.equal((await b.failure(who)).retryAfterMs, 4000, 'the count is fx.client through Redis');
   const d = await a.check({ account: 'alice' });
   assert.deepEqual(d, { allowed: false, retryAfterMs: 4000, source: 'redis' });
   assert.deepEqual([(await calls('evalsha')) - before[0]!, (await calls('eval')) - before[1]!], [3, 0], 'one EVALSHA per operation');
@@ -158,7 +143,7 @@ test('progressive delay on Redis: one command per call, shared by two delayers',
   await b.failure(who);
   await a.success(who);
   assert.equal((await b.check(who)).allowed, true, 'success resets both subjects');
-  assert.equal(await shared.exists([`${opts.prefix}account=alice`, `${opts.prefix}circuit=main.3`]), 0);
+  assert.equal(await fx.client.exists([`${opts.prefix}account=alice`, `${opts.prefix}circuit=main.3`]), 0);
 });
 
 test('Redis SIGKILLed: decisions keep coming (local / open / closed), no unhandled rejection; Redis back: used again', async () => {

@@ -3,6 +3,7 @@
  * the cache's own RedisBus (`{"o":origin,"k":[keys],"t":tag}`), but carried on the event bus's one subscriber
  * connection instead of a second one per cache. The channel is internal: no SSE client may subscribe to it.
  */
+import { BusBase, encodeInvalidation } from '../cache/bus-base.js';
 import type { CacheBus, InvalidationMessage } from '../cache/types.js';
 
 /** What the event bus lends a cache bus (bus.ts). */
@@ -15,88 +16,32 @@ export interface CacheBusHost {
   onState(listener: (up: boolean) => void): () => void;
 }
 
-interface Wire {
-  o: string;
-  k: string[];
-  t?: string;
-}
-
-export function decodeInvalidation(raw: string): InvalidationMessage | undefined {
-  let w: Partial<Wire>;
-  try {
-    w = JSON.parse(raw) as Partial<Wire>;
-  } catch {
-    return undefined;
-  }
-  if (typeof w !== 'object' || w === null || typeof w.o !== 'string' || !Array.isArray(w.k) || !w.k.every((k) => typeof k === 'string')) return undefined;
-  if (w.t !== undefined && typeof w.t !== 'string') return undefined;
-  return w.t === undefined ? { origin: w.o, keys: w.k } : { origin: w.o, keys: w.k, tag: w.t };
-}
-
-export class EventCacheBus implements CacheBus {
+export class EventCacheBus extends BusBase implements CacheBus {
   readonly #host: CacheBusHost;
   readonly #channel: string;
-  readonly #handlers: ((message: InvalidationMessage) => void)[] = [];
-  readonly #connectionListeners: ((connected: boolean) => void)[] = [];
-  readonly #errorListeners: ((error: unknown) => void)[] = [];
   readonly #release: () => void;
   readonly #offState: () => void;
   #subscribed = false;
-  #connected = false;
-  #closed = false;
 
   constructor(host: CacheBusHost, channel: string) {
+    super();
     this.#host = host;
     this.#channel = channel;
-    const { ready, release } = host.listen(channel, (raw) => this.#receive(raw));
+    const { ready, release } = host.listen(channel, (raw) => this.receive(raw));
     this.#release = release;
-    this.#offState = host.onState((up) => this.#setConnected(up && this.#subscribed));
+    this.#offState = host.onState((up) => this.setConnected(up && this.#subscribed));
     ready.then(
       () => {
         this.#subscribed = true;
-        this.#setConnected(host.up);
+        this.setConnected(host.up);
       },
-      (err: unknown) => this.#reportError(err),
+      (err: unknown) => this.reportError(err),
     );
   }
 
-  #receive(raw: string): void {
-    const message = decodeInvalidation(raw);
-    if (message === undefined) return this.#reportError(new Error('malformed invalidation message ignored'));
-    for (const handler of this.#handlers) handler(message);
-  }
-
-  #setConnected(connected: boolean): void {
-    if (this.#closed || connected === this.#connected) return;
-    this.#connected = connected;
-    for (const listener of this.#connectionListeners) listener(connected);
-  }
-
-  #reportError(error: unknown): void {
-    if (this.#closed) return;
-    for (const listener of this.#errorListeners) listener(error);
-  }
-
-  get connected(): boolean {
-    return this.#connected && !this.#closed;
-  }
-
   publish(message: InvalidationMessage): void {
-    if (this.#closed) return;
-    const wire: Wire = message.tag === undefined ? { o: message.origin, k: [...message.keys] } : { o: message.origin, k: [...message.keys], t: message.tag };
-    this.#host.publish(this.#channel, JSON.stringify(wire)).catch((err: unknown) => this.#reportError(err));
-  }
-
-  subscribe(handler: (message: InvalidationMessage) => void): void {
-    this.#handlers.push(handler);
-  }
-
-  onConnection(listener: (connected: boolean) => void): void {
-    this.#connectionListeners.push(listener);
-  }
-
-  onError(listener: (error: unknown) => void): void {
-    this.#errorListeners.push(listener);
+    if (this.closed) return;
+    this.#host.publish(this.#channel, encodeInvalidation(message)).catch((err: unknown) => this.reportError(err));
   }
 
   /** Unsubscribes this channel; the event bus (and its connection) stays open. */
@@ -106,9 +51,7 @@ export class EventCacheBus implements CacheBus {
   }
 
   destroy(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#connected = false;
+    if (!this.markClosed()) return;
     this.#offState();
     this.#release();
   }

@@ -10,6 +10,7 @@
 import { channel } from 'node:diagnostics_channel';
 import type { IncomingHttpHeaders } from 'node:http';
 import { parse as parseCookie, serialize as serializeCookie } from 'cookie';
+import { LRUCache } from 'lru-cache';
 import { OnionscaleError } from '../../errors.js';
 import { durationMs } from '../../units.js';
 import { createOwnedClient } from '../redis/client.js';
@@ -120,9 +121,18 @@ export interface RequestInfo {
   encrypted?: boolean;
 }
 
+/**
+ * Verified cookie values and storage keys of recently seen sessions. An HMAC check and a SHA-256 cost ~10 µs per
+ * request — more than the rest of the session work — and a browser sends the same cookie on every request. Only
+ * values that verified are kept (a forged cookie cannot fill the cache; it is checked every time), bounded by count.
+ */
+const RECENT = 10_000;
+
 export class Sessions implements SessionHost {
   readonly options: ResolvedSessionOptions;
   readonly store: SessionStore;
+  readonly #verified = new LRUCache<string, Verified>({ max: RECENT });
+  readonly #keys = new LRUCache<string, string>({ max: RECENT });
 
   constructor(options: SessionOptions) {
     this.options = resolveSessionOptions(options);
@@ -138,7 +148,9 @@ export class Sessions implements SessionHost {
   }
 
   keyOf(id: string): string {
-    return storageKey(this.options.prefix, id);
+    let key = this.#keys.get(id);
+    if (key === undefined) this.#keys.set(id, (key = storageKey(this.options.prefix, id)));
+    return key;
   }
 
   /** The verified id in a request's cookie header, if any. Pure and synchronous (no Redis). */
@@ -153,7 +165,12 @@ export class Sessions implements SessionHost {
       return 'invalid';
     }
     if (value === undefined) return undefined;
-    return verifySigned(value, this.options.secrets) ?? 'invalid';
+    const known = this.#verified.get(value);
+    if (known !== undefined) return known;
+    const verified = verifySigned(value, this.options.secrets);
+    if (verified === undefined) return 'invalid';
+    this.#verified.set(value, Object.freeze(verified));
+    return verified;
   }
 
   /** A Session from what was loaded (`'error'`: the store failed). Used by `open()` and the request pipeline. */

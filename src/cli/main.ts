@@ -11,11 +11,15 @@ import { DEFAULT_CONFIG_FILE, loadConfigFile } from '../config/load.js';
 import type { Runtime } from '../config/instance.js';
 import { configJsonSchema } from '../config/schema.js';
 import { formatAudit, runAudit } from '../audit/index.js';
+import { formatDoctor, runDoctor } from '../audit/doctor.js';
 import { ConfigError, OnionscaleError, isOnionscaleError } from '../errors.js';
 import { renderHaproxyConfig, renderRedisConf, renderSystemdUnits, renderTorrc } from '../render/index.js';
 import { remoteDown, remoteStatus } from '../supervisor/remote.js';
+import { controlRequest } from '../supervisor/control.js';
 import { readState } from '../supervisor/state-file.js';
-import { Stack } from '../supervisor/stack.js';
+import { Stack, controlSocketPath } from '../supervisor/stack.js';
+import { joinTestnet } from '../testnet/join.js';
+import { TESTNET_HELP, testnetCommand } from '../testnet/cli.js';
 import { formatStatus } from './format.js';
 import { STARTER_CONFIG } from './starter.js';
 
@@ -32,10 +36,16 @@ verbs:
   up [--verbose]            start redis → instances → haproxy → tor and supervise them (Ctrl-C stops)
   status [--json]           show the running stack (from any shell)
   down                      stop the running stack (from any shell)
+  reload                    apply the config file to the running stack without dropping requests: haproxy
+                            master-worker reload, tor SIGHUP, rolling restart of every instance
+  scale <app> <N>           run N instances of an app (add/remove at runtime, haproxy keeps running)
   audit [--json]            check the stack for onion-service pitfalls (public listeners, key modes,
                             Redis auth, leaking headers, PROXY enforcement, admin pages, egress); exit 1 on a failure
+  doctor [--json]           the audit plus Redis limits/AOF, unix socket modes, own error pages, no admin page
+                            through the onion, clock sanity: a pass/fail table with a fix per check; exit 1 on a failure
   render <what> [--state-dir DIR]
                             print a production file: tor | haproxy | redis | systemd
+${TESTNET_HELP}
   schema                    print the config's JSON Schema
   help                      this text
 
@@ -55,6 +65,12 @@ const OPTIONS = {
   json: { type: 'boolean' },
   'state-dir': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
+  // testnet (src/testnet/cli.ts)
+  dir: { type: 'string' },
+  relays: { type: 'string' },
+  latency: { type: 'string' },
+  'owner-pid': { type: 'string' },
+  wait: { type: 'string' },
   version: { type: 'boolean' },
 } as const;
 
@@ -119,7 +135,7 @@ async function run(argv: string[], io: Io): Promise<number> {
       const m = load();
       switch (what) {
         case 'tor':
-          io.out(renderTorrc(m));
+          io.out(renderTorrc(joinTestnet(m)));
           return 0;
         case 'haproxy':
           io.out(renderHaproxyConfig(m));
@@ -158,8 +174,30 @@ async function run(argv: string[], io: Io): Promise<number> {
       io.out(values.json ? JSON.stringify(report, null, 2) : formatAudit(report));
       return report.summary.exitCode;
     }
+    case 'reload':
+    case 'scale': {
+      const m = load();
+      let req: { op: 'reload' } | { op: 'scale'; app: string; count: number } = { op: 'reload' };
+      if (verb === 'scale') {
+        const [app, n] = rest;
+        if (!app || !n || !/^\d+$/.test(n)) throw usage('usage: onionscale scale <app> <N>');
+        req = { op: 'scale', app, count: Number(n) };
+      }
+      const result = await controlRequest(controlSocketPath(m), req, (line) => io.out(`  ${line}`));
+      io.out(values.json ? JSON.stringify(result) : `${verb}: done`);
+      return 0;
+    }
+    case 'doctor': {
+      const m = load();
+      const report = await runDoctor(m, readState(m.paths.stateFile));
+      io.out(values.json ? JSON.stringify(report, null, 2) : formatDoctor(report));
+      return report.summary.exitCode;
+    }
+    case 'testnet':
+      return testnetCommand(rest[0], values, load, io);
     case 'up':
-      return up(load, io, Boolean(values.verbose));
+      // tor.network: testnet → the running testnet's DirAuthority lines (OSC_ERR_TESTNET_NOT_UP when it is down).
+      return up(() => joinTestnet(load()), io, Boolean(values.verbose));
     default:
       throw usage(`unknown verb "${verb}"`);
   }
@@ -167,7 +205,7 @@ async function run(argv: string[], io: Io): Promise<number> {
 
 async function up(load: () => ReturnType<typeof loadConfigFile>, io: Io, verbose: boolean): Promise<number> {
   const model = load();
-  const stack = new Stack(model, { runtime, print: io.out, verbose });
+  const stack = new Stack(model, { runtime, print: io.out, verbose, reloadModel: load });
   let signals = 0;
   let stopped: (() => void) | undefined;
   const onSignal = (sig: NodeJS.Signals) => {

@@ -23,7 +23,8 @@ onion:
         maxStreamsCloseCircuit: true
 
 apps:
-  # The built-in sample app, two instances behind the balancer. Replace it with your own:
+  # The built-in demo forum (docs/forum.md), three instances behind the balancer sharing one SQLite file (seeded
+  # with 100k posts on first start) and Redis. \`builtin: sample\` is a one-page app. Replace it with your own:
   #   - name: web
   #     command: ["node", "server.js"]   # must listen on 127.0.0.1:$PORT and answer GET /healthz with 200
   #     instances: 4
@@ -33,9 +34,17 @@ apps:
   #     static: ./public
   #     instances: 2
   - name: web
-    builtin: sample
-    instances: 2
+    builtin: forum
+    instances: 3
     basePort: 8081
+    env:
+      FORUM_DB: .onionscale/forum.db      # relative to this file
+      FORUM_SEED_POSTS: "100000"          # only used when the database is new
+
+# The local dashboard (docs/dashboard.md): http://127.0.0.1:8090/ — states, req/s, latency, cache hits, limiter
+# blocks, SSE streams, Redis memory, where request time goes; Prometheus at /metrics. Never reachable over the onion.
+dashboard:
+  port: 8090
 
 balancer:
   # The request header that carries the Tor circuit (haproxy always overwrites what a client sends).

@@ -37,7 +37,21 @@ test('the starter file from `init` is valid and says what it does', () => {
   assert.equal(m.services[0]!.dos.pow?.queueRate, 250);
   assert.equal(m.services[0]!.dos.maxStreams, 50);
   assert.equal(m.tor.bootstrapWait, 20_000);
+  // The demo (issue 6): the forum, three instances, and the local dashboard.
+  assert.deepEqual(m.apps[0]!.run, { kind: 'builtin', name: 'forum' });
+  assert.equal(m.apps[0]!.instances.length, 3);
+  assert.deepEqual(m.dashboard, { port: 8090 });
   assert.ok(STARTER_CONFIG.split('\n').filter((l) => l.trim().startsWith('#')).length > 20);
+});
+
+test('the dashboard is off unless configured; its port joins the port-clash rule', () => {
+  assert.equal(parseConfig('', FILE).dashboard, undefined);
+  assert.equal(parseConfig('dashboard: { enabled: false }', FILE).dashboard, undefined);
+  assert.deepEqual(parseConfig('dashboard: {}', FILE).dashboard, { port: 8090 });
+  assert.deepEqual(
+    problems('apps: [{ name: web, builtin: forum, basePort: 9000 }]\ndashboard: { port: 9001 }'),
+    ['dashboard.port: OSC_ERR_CONFIG_PORT_CLASH'],
+  );
 });
 
 test('wrong types, unknown keys, a newline and a port clash are reported together', () => {
@@ -132,7 +146,7 @@ test('the message lists every problem as path: message [CODE]', () => {
 test('the JSON Schema comes from the same schema', () => {
   const s = configJsonSchema() as { properties: Record<string, { properties?: Record<string, unknown> }>; additionalProperties: boolean };
   assert.equal(s.additionalProperties, false);
-  assert.deepEqual(Object.keys(s.properties).sort(), ['apps', 'balancer', 'binaries', 'onion', 'redis', 'stateDir', 'tor']);
+  assert.deepEqual(Object.keys(s.properties).sort(), ['apps', 'balancer', 'binaries', 'dashboard', 'onion', 'redis', 'stateDir', 'tor']);
   assert.ok(s.properties.balancer?.properties?.circuitHeader);
 });
 

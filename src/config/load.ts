@@ -52,7 +52,13 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
       })),
     );
   }
-  const raw: unknown = doc.toJS() ?? {};
+  let raw: unknown;
+  try {
+    // toJS() resolves aliases: the yaml library throws on an alias bomb ("billion laughs"), an uncoded error.
+    raw = doc.toJS() ?? {};
+  } catch (cause) {
+    throw new ConfigError(file, [{ path: '', message: cause instanceof Error ? cause.message : String(cause), code: 'OSC_ERR_CONFIG_YAML' }]);
+  }
   const result = configSchema.safeParse(raw);
   if (result.success) {
     const model = buildModel(result.data, file, options);
@@ -214,6 +220,7 @@ function buildModel(cfg: ParsedConfig, file: string, options: LoadOptions): Stac
     redis: { ...cfg.redis, listen: resolveListen(cfg.redis.listen, join(paths.run, 'redis.sock')) },
     tor: cfg.tor,
     binaries: cfg.binaries,
+    ...(cfg.dashboard?.enabled ? { dashboard: { port: cfg.dashboard.port } } : {}),
   };
 }
 
@@ -263,6 +270,7 @@ function crossFieldProblems(m: StackModel): ConfigProblem[] {
     }
   });
   if (m.redis.enabled) listeners.push({ path: 'redis.listen', listen: m.redis.listen });
+  if (m.dashboard) listeners.push({ path: 'dashboard.port', listen: { kind: 'tcp', host: '127.0.0.1', port: m.dashboard.port } });
   if (m.tor.socksPort !== undefined) {
     listeners.push({ path: 'tor.socksPort', listen: { kind: 'tcp', host: '127.0.0.1', port: m.tor.socksPort } });
   }

@@ -39,7 +39,7 @@ export interface OnionServiceModel {
 export type AppRun =
   | { kind: 'command'; command: string | readonly string[]; cwd: string }
   | { kind: 'static'; dir: string }
-  | { kind: 'builtin'; name: 'sample' };
+  | { kind: 'builtin'; name: 'sample' | 'forum' };
 
 export interface InstanceModel {
   /** `web-1`, `web-2`, … */
@@ -66,6 +66,8 @@ export interface StackModel {
   redis: Omit<ParsedConfig['redis'], 'listen'> & { listen: ResolvedListen };
   tor: ParsedConfig['tor'];
   binaries: ParsedConfig['binaries'];
+  /** The local dashboard (127.0.0.1:port); undefined when not configured or disabled. */
+  dashboard?: { port: number };
 }
 
 export function describeListen(l: ResolvedListen): string {

@@ -137,7 +137,12 @@ export const appSchema = z.union([
     cwd: safeString.optional(),
   }),
   z.strictObject({ ...appBase, static: safeString.min(1).meta({ description: 'A folder served by built-in static instances.' }) }),
-  z.strictObject({ ...appBase, builtin: z.enum(['sample']).meta({ description: 'A built-in app: sample.' }) }),
+  z.strictObject({
+    ...appBase,
+    builtin: z
+      .enum(['sample', 'forum'])
+      .meta({ description: 'A built-in app: sample (a tiny page) or forum (the demo forum of examples/forum, docs/forum.md).' }),
+  }),
 ]);
 
 const balancer = z
@@ -167,6 +172,9 @@ const balancer = z
       })
       .prefault({}),
     maxConnections: z.number().int().min(1).default(4096).meta({ description: 'haproxy maxconn.' }),
+    maxBodySize: size
+      .prefault('16mb')
+      .meta({ description: 'Largest request body (declared Content-Length) haproxy forwards; bigger ones get 413 before reaching an instance.' }),
     adminSocket: z.boolean().default(true).meta({ description: 'haproxy runtime API on a 0600 unix socket in the state dir.' }),
   })
   .prefault({});
@@ -194,9 +202,20 @@ const tor = z
             .min(1)
             .meta({ description: 'DirAuthority lines of a private Tor network (enables TestingTorNetwork).' }),
         }),
+        // Join the private network of `onionscale testnet up` (issue 9): its DirAuthority lines are read from the
+        // testnet's state file when `up` starts tor (an OSC_ERR_TESTNET_NOT_UP error when it is not running).
+        z
+          .literal('testnet')
+          .transform(() => ({ testnet: undefined as string | undefined }))
+          .meta({ description: 'The testnet of `onionscale testnet up` in <stateDir>/testnet.' }),
+        z.strictObject({
+          testnet: safeString
+            .min(1)
+            .meta({ description: 'The state directory of `onionscale testnet up --dir DIR` (relative to this file).' }),
+        }),
       ])
-      .default('public')
-      .meta({ description: 'public Tor, disabled (DisableNetwork 1), or a private test network.' }),
+      .prefault('public')
+      .meta({ description: 'public Tor, disabled (DisableNetwork 1), a private test network by its DirAuthority lines, or `testnet` / { testnet: DIR } to join `onionscale testnet up`.' }),
     socksPort: port
       .optional()
       .meta({ description: 'Egress: a SocksPort on 127.0.0.1 for apps that must fetch through Tor. Off by default.' }),
@@ -216,6 +235,14 @@ export const configSchema = z
     balancer,
     redis,
     tor,
+    // The local dashboard (issue 6, docs/dashboard.md): 127.0.0.1 only, never routed by haproxy. Off unless configured.
+    dashboard: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        port: port.default(8090).meta({ description: 'The dashboard listens on 127.0.0.1:PORT (and nowhere else).' }),
+      })
+      .optional()
+      .meta({ description: 'A local dashboard of every service: state, req/s, latency, cache hits, limiter blocks, SSE streams, Redis memory; Prometheus /metrics.' }),
     binaries: z
       .strictObject({
         tor: safeString.default('tor'),

@@ -28,7 +28,8 @@ export function runInstance(handler: Handler, onClose?: () => Promise<void>): Se
   server.listen(port, host, () => console.log(`${process.env.ONIONSCALE_INSTANCE ?? 'instance'} listening on ${host}:${port}`));
   server.on('error', (err) => {
     console.error(`cannot listen on ${host}:${port}: ${err.message}`);
-    process.exitCode = 1;
+    // Exit at once: a process that never listens would only be noticed by the supervisor's ready timeout.
+    process.exit(1);
   });
   let closing = false;
   const stop = () => {

@@ -35,7 +35,7 @@ test('haproxy: global runs in the foreground with logs on stdout and the admin s
   assert.deepEqual(global, [
     'log stdout format raw local0',
     'maxconn 4096',
-    'stats socket /var/lib/onionscale/run/haproxy-admin.sock mode 600 level admin',
+    'stats socket /var/lib/onionscale/run/haproxy-admin.sock mode 600 level admin expose-fd listeners',
   ]);
   const directives = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
   // No daemon, no master-worker in the file, no stats web page (everything from tor is loopback: an "allow
@@ -65,7 +65,12 @@ test('haproxy: defaults carry the timeouts, retries and one errorfile per status
   }
   assert.deepEqual(
     d.filter((l) => l.startsWith('errorfile')),
-    ERROR_STATUSES.map((s) => `errorfile ${s} /var/lib/onionscale/run/errors/${s}.http`),
+    [
+      ...ERROR_STATUSES.filter((s) => s !== 400 && s !== 408).map((s) => `errorfile ${s} /var/lib/onionscale/run/errors/${s}.http`),
+      // haproxy's HTTP/1 layer would send its stock 400/408 text whatever the errorfile says: closed silently.
+      'errorfile 400 /dev/null',
+      'errorfile 408 /dev/null',
+    ],
   );
 });
 
@@ -129,7 +134,7 @@ test('haproxy: paths that need it are double-quoted with $, ", \\ and # escaped'
     x.services[0]!.listen = { kind: 'unix', path: '/var/my state/main.sock' };
   });
   const text = renderHaproxyConfig(m);
-  assert.match(text, /^ {4}stats socket "\/var\/my state\/\\\$HOME\\#\\"x\\"\.sock" mode 600 level admin$/m);
+  assert.match(text, /^ {4}stats socket "\/var\/my state\/\\\$HOME\\#\\"x\\"\.sock" mode 600 level admin expose-fd listeners$/m);
   assert.match(text, /^ {4}errorfile 503 "\/var\/my state\/errors\/503\.http"$/m);
   assert.match(text, /^ {4}bind "unix@\/var\/my state\/main\.sock" mode 600 accept-proxy$/m);
 });

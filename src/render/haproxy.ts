@@ -3,7 +3,7 @@
  * backend per app (its instances), per-circuit limits in stick tables. Pure: model in, text out.
  * Keywords are in haproxy's configuration.txt (2.6).
  */
-import type { AppModel, OnionServiceModel, StackModel } from '../config/model.js';
+import type { AppModel, InstanceModel, OnionServiceModel, StackModel } from '../config/model.js';
 import { formatDuration } from '../units.js';
 import { checkInt, haproxyArg, loopbackAddress } from './escape.js';
 import { header } from './header.js';
@@ -17,12 +17,26 @@ const DISCLOSING_HEADERS = ['Server', 'X-Powered-By', 'Via'] as const;
 
 const I = '    ';
 
+/** Errors haproxy's HTTP/1 mux answers with its built-in page whatever errorfile says (mux_h1.c, h1_send_error). */
+const SILENT_STATUSES: ReadonlySet<number> = new Set([400, 408]);
+
 /** A duration in haproxy's syntax (`5m`, `2500ms`): exact, and readable next to the YAML it came from. */
 function time(field: string, ms: number): string {
   return formatDuration(checkInt(field, ms));
 }
 
-export function renderHaproxyConfig(model: StackModel): string {
+/** What the supervisor knows beyond the model once the stack runs (`onionscale scale`). */
+export interface HaproxyRenderOptions {
+  /** The running instances per app name, when they differ from the model's. */
+  instances?: Readonly<Record<string, readonly InstanceModel[]>>;
+  /**
+   * Server lines per backend, at least the running instances: the rest are rendered `disabled` (maintenance) so
+   * `onionscale scale` enables them through the runtime API without a reload (issue 7).
+   */
+  slots?: number;
+}
+
+export function renderHaproxyConfig(model: StackModel, options: HaproxyRenderOptions = {}): string {
   const b = model.balancer;
   const t = b.timeouts;
   const out: string[] = [...header(model, '#'), ''];
@@ -36,7 +50,9 @@ export function renderHaproxyConfig(model: StackModel): string {
   if (b.adminSocket) {
     out.push(
       `${I}# Runtime API (drain/ready servers) on a 0600 unix socket: never a TCP port, never a stats web page.`,
-      `${I}stats socket ${haproxyArg('paths.haproxyAdminSocket', model.paths.haproxyAdminSocket)} mode 600 level admin`,
+      `${I}# expose-fd listeners: on a master-worker reload (-W, SIGUSR2) the new worker takes the listening sockets`,
+      `${I}# over from the old one, so no connection is refused while it starts.`,
+      `${I}stats socket ${haproxyArg('paths.haproxyAdminSocket', model.paths.haproxyAdminSocket)} mode 600 level admin expose-fd listeners`,
     );
   }
 
@@ -66,11 +82,17 @@ export function renderHaproxyConfig(model: StackModel): string {
     `${I}# Our own small pages: no software name or version, no-store.`,
   );
   for (const status of ERROR_STATUSES) {
+    if (SILENT_STATUSES.has(status)) continue;
     out.push(`${I}errorfile ${status} ${haproxyArg(`errorfile ${status}`, errorFilePath(model, status))}`);
   }
+  out.push(
+    `${I}# 400 and 408 for unparsable or too slow requests come from haproxy's HTTP/1 layer, which ignores errorfile`,
+    `${I}# pages and sends its stock text (a fingerprint) unless the page is empty: close those silently (issue 7).`,
+    ...[...SILENT_STATUSES].map((status) => `${I}errorfile ${status} /dev/null`),
+  );
 
   for (const service of model.services) out.push('', ...frontendLines(model, service));
-  for (const app of model.apps) out.push('', ...backendLines(model, app));
+  for (const app of model.apps) out.push('', ...backendLines(model, app, options));
   return out.join('\n') + '\n';
 }
 
@@ -99,6 +121,8 @@ function frontendLines(model: StackModel, s: OnionServiceModel): string[] {
     `${I}# Both counters include the current request: "gt N" admits N.`,
     `${I}http-request deny deny_status 429 if { sc_http_req_rate(0) gt ${checkInt('balancer.perCircuit.requestRate', pc.requestRate, 1)} }`,
     `${I}http-request deny deny_status 429 if { sc_conn_cur(0) gt ${checkInt('balancer.perCircuit.maxConnections', pc.maxConnections, 1)} }`,
+    `${I}# A body bigger than balancer.maxBodySize never reaches an instance (a short page of ours, not a stock one).`,
+    `${I}http-request return status 413 content-type "text/plain; charset=utf-8" string "request body too large" hdr cache-control no-store if { req.hdr_val(content-length) gt ${checkInt('balancer.maxBodySize', b.maxBodySize, 1)} }`,
     `${I}# No software names or hops in responses; http-after-response also covers haproxy's own responses.`,
     ...DISCLOSING_HEADERS.map((name) => `${I}http-response del-header ${name}`),
     ...DISCLOSING_HEADERS.map((name) => `${I}http-after-response del-header ${name}`),
@@ -106,9 +130,18 @@ function frontendLines(model: StackModel, s: OnionServiceModel): string[] {
   ];
 }
 
-function backendLines(model: StackModel, app: AppModel): string[] {
+function backendLines(model: StackModel, app: AppModel, options: HaproxyRenderOptions): string[] {
   const b = model.balancer;
   const f = (what: string) => `apps[${app.name}].${what}`;
+  const running = options.instances?.[app.name] ?? app.instances;
+  const slots = Math.max(running.length, options.slots ?? 0);
+  const last = running.at(-1) ?? app.instances.at(-1)!;
+  const spare: InstanceModel[] = [];
+  for (let i = 0; running.length + spare.length < slots; i++) {
+    const index = last.index + 1 + i;
+    // A spare slot's port is a placeholder: `scale` sets the real address (`set server … addr`) before enabling it.
+    spare.push({ id: `${app.name}-${index + 1}`, index, port: Math.min(65535, last.port + 1 + i) });
+  }
   return [
     `backend ${haproxyArg(f('name'), `app-${app.name}`)}`,
     `${I}# leastconn, not roundrobin: SSE streams stay open for minutes and would pile up on some instances.`,
@@ -120,9 +153,14 @@ function backendLines(model: StackModel, app: AppModel): string[] {
     `${I}http-check send meth GET uri ${haproxyArg('balancer.healthPath', b.healthPath)}`,
     `${I}http-check expect status 200`,
     `${I}default-server inter ${time('balancer.healthInterval', checkInt('balancer.healthInterval', b.healthInterval, 1))} fall 2 rise 1`,
-    ...app.instances.map(
+    ...running.map(
       (inst) =>
         `${I}server ${haproxyArg(f('instances'), inst.id)} ${loopbackAddress(`${f('instances')}[${inst.id}]`, '127.0.0.1', inst.port)} check`,
+    ),
+    ...(spare.length ? [`${I}# Spare slots for \`onionscale scale\`: in maintenance until enabled through the runtime API.`] : []),
+    ...spare.map(
+      (inst) =>
+        `${I}server ${haproxyArg(f('instances'), inst.id)} ${loopbackAddress(`${f('instances')}[${inst.id}]`, '127.0.0.1', inst.port)} check disabled`,
     ),
   ];
 }

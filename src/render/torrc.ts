@@ -3,6 +3,7 @@
  * Options are in tor 0.4.9's manual (tor(1)); the testnet lines come from /work/shared/TOR-TESTNET.md.
  */
 import type { OnionServiceModel, StackModel } from '../config/model.js';
+import { OnionscaleError } from '../errors.js';
 import { checkInt, checkValue, commentText, loopbackAddress, torUnsplittable, torValue } from './escape.js';
 import { header } from './header.js';
 
@@ -55,6 +56,10 @@ function networkLines(model: StackModel): string[] {
   if (network === 'public') return ['## Network: the public Tor network (tor defaults).'];
   if (network === 'disabled') {
     return ['## Network: disabled. tor builds no circuits; used for checks and offline runs.', 'DisableNetwork 1'];
+  }
+  if ('testnet' in network) {
+    // Pure renderer: the testnet's DirAuthority lines come from its state file, read by joinTestnet() beforehand.
+    throw new OnionscaleError('OSC_ERR_TESTNET_NOT_UP', 'tor.network: testnet was not resolved to the testnet\'s DirAuthority lines (run through `onionscale up`, which joins it)');
   }
   const out = [
     '## Network: a private test network; never mix these settings with the public network.',

@@ -70,6 +70,7 @@ export class Service extends EventEmitter<ServiceEvents> {
   /** Until the first start succeeded, a crash fails `start()` instead of scheduling a restart. */
   #initial = true;
   readonly #options: ServiceOptions;
+  #command: ServiceCommand;
   readonly #spawn: SpawnFn;
   readonly #clock: Clock;
   readonly #backoff: Backoff;
@@ -81,6 +82,7 @@ export class Service extends EventEmitter<ServiceEvents> {
     this.kind = options.kind;
     this.address = options.address;
     this.#options = options;
+    this.#command = options.command;
     this.#spawn = options.spawn ?? ((file, args, opts) => nodeSpawn(file, args as string[], opts));
     this.#clock = options.clock ?? systemClock;
     this.#backoff = new Backoff(options.backoff);
@@ -106,6 +108,24 @@ export class Service extends EventEmitter<ServiceEvents> {
     this.emit('state', state, this);
   }
 
+  /** The command the next start or restart runs (`onionscale reload` after a config change). */
+  setCommand(command: ServiceCommand): void {
+    this.#command = command;
+  }
+
+  /** Send a signal to the running process (SIGHUP: tor re-reads its config; SIGUSR2: haproxy master reloads). */
+  signal(sig: NodeJS.Signals): boolean {
+    const child = this.#child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return false;
+    return child.kill(sig);
+  }
+
+  /** Stop (SIGTERM, grace, SIGKILL), then start and resolve once ready again; rejects (state `failed`) if it is not. */
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+
   /** Start and resolve once ready; reject (state `failed`) if it exits or is not ready in time. */
   async start(): Promise<void> {
     if (this.#state !== 'idle' && this.#state !== 'stopped' && this.#state !== 'failed') return;
@@ -115,7 +135,7 @@ export class Service extends EventEmitter<ServiceEvents> {
 
   async #launch(first: boolean): Promise<void> {
     this.#setState('starting');
-    const { file, args, cwd, env } = this.#options.command;
+    const { file, args, cwd, env } = this.#command;
     let child: ChildProcess;
     try {
       child = this.#spawn(file, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });

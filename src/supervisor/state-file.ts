@@ -9,7 +9,7 @@ export type StackPhase = 'starting' | 'running' | 'stopping' | 'stopped' | 'fail
 
 export interface ServiceStatus {
   name: string;
-  kind: 'redis' | 'app' | 'haproxy' | 'tor';
+  kind: 'redis' | 'app' | 'haproxy' | 'tor' | 'dashboard';
   state: string;
   pid?: number;
   startTime?: number;

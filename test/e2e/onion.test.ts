@@ -1,6 +1,7 @@
 /**
- * The real thing, end to end: a private Tor network on loopback (test/helpers/tor-testnet.ts), `onionscale up`
- * publishing the sample app as an onion service on it, and HTTP requests through a Tor client's SOCKS port to the
+ * The real thing, end to end: a private Tor network on loopback and `onionscale up` joining it with
+ * `tor.network: { testnet: DIR }` (both from `startOnionStack()`, test/helpers/tor-testnet.ts), publishing the
+ * sample app as an onion service, and HTTP requests through a Tor client's SOCKS port to the
  * .onion address: client → rendezvous → onionscale's tor → haproxy (PROXY line) → an app instance, which reports
  * the circuit ID tor exported. Nothing leaves 127.0.0.1: every tor runs `TestingTorNetwork 1` with only the private
  * DirAuthority lines. Needs `npm run build` (it runs dist/cli/main.js) and the tor, tor-gencert, haproxy and
@@ -8,12 +9,11 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SocksClient } from 'socks';
-import { isPidAlive, makeStackDir, parseResponse, runCli, sleep, startUp, type RawResponse, type UpProcess } from '../helpers/stack.js';
-import { startTestnet, type Testnet } from '../helpers/tor-testnet.js';
+import { isPidAlive, parseResponse, runCli, sleep, type RawResponse, type UpProcess } from '../helpers/stack.js';
+import { startOnionStack, type OnionStack, type Testnet } from '../helpers/tor-testnet.js';
 
 interface Status {
   running: boolean;
@@ -79,7 +79,7 @@ async function onionGetWithRetries(
 }
 
 describe('an onion service on a private Tor network', { timeout: 240_000 }, () => {
-  let dir = '';
+  let stack: OnionStack | undefined;
   let stackDir = '';
   let config = '';
   let net: Testnet | undefined;
@@ -91,30 +91,21 @@ describe('an onion service on a private Tor network', { timeout: 240_000 }, () =
   const t0 = Date.now();
 
   before(async () => {
-    // Short path: haproxy's unix socket lives under the state directory (107-byte limit).
-    dir = mkdtempSync(join(tmpdir(), 'osc-e2e-'));
     // TESTNET_RELAYS: relays besides the 3 authorities (default 2, see docs/testnet.md), to compare network sizes.
     const relays = process.env.TESTNET_RELAYS === undefined ? undefined : Number(process.env.TESTNET_RELAYS);
-    net = await startTestnet({ dir: join(dir, 'net'), relays, timeoutMs: 60_000 });
-    timings.testnetReady = Date.now() - t0;
-    stackDir = (await makeStackDir({ prefix: 'osc-e2e-', dirAuthorities: net.dirAuthorityLines, bootstrapWait: '60s' })).dir;
-    config = join(stackDir, 'onionscale.yaml');
-    const upStarted = Date.now();
-    up = startUp(['-c', config]);
-    await up.waitFor('tor network:', 90_000);
-    timings.upToStatus = Date.now() - upStarted;
+    // The one-call helper: testnet + a stack joining it (tor.network: { testnet }) + a first fetch through Tor.
+    stack = await startOnionStack({ prefix: 'osc-e2e-', relays, timeoutMs: 60_000 });
+    net = stack.net;
+    up = stack.up;
+    stackDir = stack.dir;
+    config = stack.config;
+    timings.testnetReady = stack.timings.testnet;
+    timings.upToStatus = stack.timings.up;
   });
 
   after(async () => {
-    // Whatever happened: stop the stack, then the network, then remove the files.
-    if (up && up.child.exitCode === null && up.child.signalCode === null) {
-      await runCli(['down', '-c', config]).catch(() => {});
-      const killer = setTimeout(() => up?.child.kill('SIGKILL'), 20_000);
-      await up.exited;
-      clearTimeout(killer);
-    }
-    await net?.stop();
-    for (const d of [dir, stackDir]) if (d) rmSync(d, { recursive: true, force: true });
+    // Whatever happened: stop the stack, then the network, then remove the files (idempotent).
+    await stack?.stop();
   });
 
   test('up reports that tor reached the (private) network, and tor uses only it', async (t) => {
@@ -191,7 +182,7 @@ describe('an onion service on a private Tor network', { timeout: 240_000 }, () =
     assert.equal(r.code, 0, r.stderr);
     assert.equal(await up!.exited, 0);
     for (const pid of pids) assert.equal(isPidAlive(pid), false, `pid ${pid} still alive`);
-    await net!.stop();
+    await stack!.stop();
     for (const node of net!.nodes) assert.equal(isPidAlive(node.pid), false, `${node.name} (pid ${node.pid}) still alive`);
   });
 });

@@ -15,7 +15,8 @@ test('init writes a valid commented config once; check accepts it; a second init
     assert.match(readFileSync(config, 'utf8'), /^# onionscale\.yaml/);
     const check = await runCli(['check', '-c', config]);
     assert.equal(check.code, 0, check.stderr);
-    assert.match(check.stdout, /ok — 1 onion service\(s\), 1 app\(s\) with 2 instance\(s\), redis on/);
+    // The starter runs the demo forum on three instances (issue 6).
+    assert.match(check.stdout, /ok — 1 onion service\(s\), 1 app\(s\) with 3 instance\(s\), redis on/);
     const again = await runCli(['init', '-c', config]);
     assert.equal(again.code, 2);
     assert.match(again.stderr, /OSC_ERR_CONFIG_EXISTS/);

@@ -2,6 +2,7 @@
  * Readiness probes: each loops until the condition holds or the signal aborts (the Service owns the timeout).
  * Conditions, never fixed sleeps.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import { readFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { connect } from 'node:net';
@@ -10,15 +11,14 @@ import type { ResolvedListen } from '../config/model.js';
 
 const POLL_MS = 100;
 
+/** node:timers/promises removes its abort listener when the timer fires (a hand-made one leaked one per poll). */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(new Error('aborted'));
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(t);
-      reject(new Error('aborted'));
-    }, { once: true });
-  });
+  return delay(ms, undefined, { signal }).then(
+    () => undefined,
+    () => {
+      throw new Error('aborted');
+    },
+  );
 }
 
 async function until(check: () => Promise<boolean>, signal: AbortSignal): Promise<void> {

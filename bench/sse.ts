@@ -39,9 +39,9 @@ const QUICK = process.argv.includes('--quick');
 const N = {
   streams: env('BENCH_SSE_STREAMS', 1000),
   clients: env('BENCH_SSE_CLIENTS', 4),
-  events: env('BENCH_SSE_EVENTS', QUICK ? 30 : 100),
+  events: env('BENCH_SSE_EVENTS', QUICK ? 20 : 100),
   rate: env('BENCH_SSE_RATE', QUICK ? 10 : 5),
-  burst: env('BENCH_SSE_BURST', QUICK ? 150 : 500),
+  burst: env('BENCH_SSE_BURST', QUICK ? 50 : 500),
 };
 const clock = () => performance.timeOrigin + performance.now();
 const PAD = 'x'.repeat(64);
@@ -208,11 +208,10 @@ async function until(clients: Child[], expected: number, timeoutMs: number): Pro
 async function runRow(name: string, servers: Child[]): Promise<Row> {
   const ports = servers.map((s) => s.port);
   const per = Math.ceil(N.streams / N.clients);
-  const clients: Child[] = [];
-  for (let i = 0; i < N.clients; i++) {
-    const count = Math.min(per, N.streams - i * per);
-    clients.push(await spawnChild(['client', ports.join(','), String(count), String(i)], 120_000));
-  }
+  // Client processes start side by side (set-up only: nothing is measured until every stream is open).
+  const clients: Child[] = await Promise.all(
+    Array.from({ length: N.clients }, (_, i) => spawnChild(['client', ports.join(','), String(Math.min(per, N.streams - i * per)), String(i)], 120_000)),
+  );
   const open = async () => (await Promise.all(servers.map((s) => s.call<number>('streams')))).reduce((a, b) => a + b, 0);
   for (let i = 0; i < 100 && (await open()) < N.streams; i++) await new Promise((r) => setTimeout(r, 100));
   const pub = servers[0]!;

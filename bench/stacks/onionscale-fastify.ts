@@ -1,4 +1,9 @@
-/** onionscale on Fastify 5: the `requestPipeline` plugin (session + circuit limit in one EVALSHA) and the two-tier cache. */
+/**
+ * onionscale on Fastify 5: the `requestPipeline` plugin (session + circuit limit in one EVALSHA) and the two-tier cache.
+ * GET /healthz answers 200 before Fastify (as examples/forum and the built-in instances do): haproxy's health check
+ * (bench/stack.ts) carries no session and no circuit header, so it must not go through the pipeline.
+ */
+import { createServer } from 'node:http';
 import Fastify from 'fastify';
 import { requestPipeline } from '../../src/adapters/fastify.js';
 import { USER_ID, announceReady, renderPage, stackEnv } from './_contract.js';
@@ -6,7 +11,15 @@ import { onionscaleKit } from './_onionscale.js';
 
 const env = stackEnv();
 const kit = await onionscaleKit(env);
-const app = Fastify({ logger: false });
+const healthPath = process.env.ONIONSCALE_HEALTH_PATH ?? '/healthz';
+const app = Fastify({
+  logger: false,
+  serverFactory: (handler) =>
+    createServer((req, res) => {
+      if (req.url === healthPath) res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'no-store' }).end('ok\n');
+      else handler(req, res);
+    }),
+});
 await app.register(requestPipeline, { pipeline: kit.pipeline });
 app.post('/login', (request, reply) => {
   request.session.regenerate().set('userId', USER_ID);

@@ -14,7 +14,7 @@ import { createResponseCache, type ResponseCache } from '../core/http-cache/resp
 import type { ResponseCacheOptions } from '../core/http-cache/types.js';
 import { bindSession } from '../core/session/node-response.js';
 import { createSessions, Sessions, type RequestInfo, type Session, type SessionOptions } from '../core/session/index.js';
-import { createPipeline, limitHeaders, refusalOf, RequestPipeline, type PipelineOptions, type PipelineRequest } from '../core/pipeline/index.js';
+import { createPipeline, limitHeaders, refusalOf, RequestPipeline, type PipelineOptions, type PipelineRequest, type Refusal } from '../core/pipeline/index.js';
 import type { Decision } from '../core/ratelimit/types.js';
 
 export * from '../core/http-cache/index.js';
@@ -99,7 +99,12 @@ function pipelineRequest(req: Request): PipelineRequest {
  *     limiter: createRateLimiter({ redis: { client: redis }, rules: [{ name: 'circuit', algorithm: 'gcra', limit: 30, window: '10s', by: ['circuit'] }] }),
  *   }));
  */
-export function requestPipeline(options: PipelineOptions | RequestPipeline): ExpressPipelineMiddleware {
+export interface ExpressPipelineHooks {
+  /** Answers a refused request yourself (an HTML page, say); the refusal's status and headers are the default answer. */
+  onRefused?: (req: Request, res: Response, refusal: Refusal, decision: Decision) => void;
+}
+
+export function requestPipeline(options: PipelineOptions | RequestPipeline, hooks: ExpressPipelineHooks = {}): ExpressPipelineMiddleware {
   const pipeline = options instanceof RequestPipeline ? options : createPipeline(options);
   const middleware = (req: Request, res: Response, next: NextFunction): void => {
     const info = pipelineRequest(req);
@@ -107,8 +112,9 @@ export function requestPipeline(options: PipelineOptions | RequestPipeline): Exp
       req.session = s;
       req.rateLimit = decision;
       const refusal = refusalOf(decision);
-      if (refusal) {
-        res.writeHead(refusal.status, refusal.headers).end(refusal.body);
+      if (refusal && decision) {
+        if (hooks.onRefused) hooks.onRefused(req, res, refusal, decision);
+        else res.writeHead(refusal.status, refusal.headers).end(refusal.body);
         return;
       }
       for (const [name, value] of Object.entries(limitHeaders(decision))) res.setHeader(name, value);

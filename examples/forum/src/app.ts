@@ -17,10 +17,11 @@ import {
   createProgressiveDelay,
   createRateLimiter,
   rateLimitHeaders,
+  type CheckOptions,
   type Cache,
   type EventBus,
 } from 'onionscale';
-import { createFragments, session, sse } from 'onionscale/express';
+import { createFragments, createSessions, requestPipeline, sse, type PipelineRequest } from 'onionscale/express';
 import type { InstanceMetrics } from 'onionscale/metrics';
 import { CSRF_COOKIE, csrfToken, csrfValid, hashPassword, newCsrfNonce, verifyPassword } from './auth.js';
 import type { ForumDb, PostRow, ThreadRow } from './db.js';
@@ -58,7 +59,7 @@ export function createForum(o: ForumOptions): Forum {
     redis: redisOpt,
     channels: { 'thread:*': { replay: { maxLen: 200, maxAge: '15m' } }, 'user:*': { replay: { maxLen: 100, maxAge: '1h' } } },
   });
-  const sessionMw = session({
+  const sessions = createSessions({
     secrets: [o.db.secret],
     ttl: '2h',
     redis: o.redis ? { client: o.redis } : false,
@@ -71,7 +72,8 @@ export function createForum(o: ForumOptions): Forum {
     rules: [
       { name: 'login', algorithm: 'sliding-log', limit: 20, window: '5m', by: ['circuit', 'route'] },
       { name: 'register', algorithm: 'sliding-log', limit: 10, window: '1h', by: ['circuit', 'route'] },
-      { name: 'post', algorithm: 'gcra', limit: 20, window: '1m', by: ['user'] },
+      // Keyed by the user the session holds: the request pipeline completes the key inside its one Redis call.
+      { name: 'post', algorithm: 'gcra', limit: 20, window: '1m', by: ['user'], optional: true },
     ],
   });
   const delay = createProgressiveDelay({ name: 'forum-delay', redis: redisOpt, max: '30s', forgetAfter: '1h' });
@@ -106,9 +108,24 @@ export function createForum(o: ForumOptions): Forum {
     else res.status(204).end();
   });
 
+  // Session + the request's rate limits in ONE Redis round trip (docs/pipeline.md): login and registration per
+  // circuit and route, posting per user; a refused request gets our own 429 page and never reaches a handler.
+  const pipeline = requestPipeline(
+    {
+      sessions,
+      limiter,
+      limits: limitsOf,
+      route: (req) => authKind(req.url),
+      circuitHeader: o.circuitHeader,
+      torInstance: o.torInstance,
+      // Requests that did not come through haproxy (development, tests on an instance port) share one subject.
+      noCircuit: 'shared',
+    },
+    { onRefused: (req, res, _refusal, decision) => tooMany(req, res, decision.retryAfterMs, rateLimitHeaders(decision)) },
+  );
   app.use((req, res, next) => {
     const t0 = performance.now();
-    sessionMw(req, res, (err?: unknown) => {
+    pipeline(req, res, (err?: unknown) => {
       metrics.add('redis', performance.now() - t0);
       next(err);
     });
@@ -239,8 +256,6 @@ export function createForum(o: ForumOptions): Forum {
     const fail = (status: number, error: string) =>
       send(req, res, status, render(() => v.layout(kind === 'login' ? 'Log in' : 'Register', ctxOf(res), v.authPage(kind, ctxOf(res), error, name, next))));
 
-    const decision = await metrics.phase('redis', () => limiter.check({ circuit, route: kind }, { rules: [kind] }));
-    if (!decision.allowed) return tooMany(req, res, decision.retryAfterMs, rateLimitHeaders(decision));
     const account = /^[A-Za-z0-9_-]{3,24}$/.test(name) ? name.toLowerCase() : undefined;
     const who = { circuit, ...(account ? { account } : {}) };
     const gate = await metrics.phase('redis', () => delay.check(who));
@@ -295,12 +310,6 @@ export function createForum(o: ForumOptions): Forum {
   const invalidate = (threadId: number, boardId: number) =>
     metrics.phase('cache', () => Promise.all([cache.deleteByTag(`thread:${threadId}`), cache.deleteByTag(`board:${boardId}`), cache.deleteByTag('boards')]));
 
-  const postLimit = async (req: Request, res: Response, user: { id: string }) => {
-    const d = await metrics.phase('redis', () => limiter.check({ user: user.id }, { rules: ['post'] }));
-    if (!d.allowed) tooMany(req, res, d.retryAfterMs, rateLimitHeaders(d));
-    return d.allowed;
-  };
-
   app.post('/b/:slug', async (req, res, next) => {
     const user = requireUser(req, res);
     if (!user) return;
@@ -310,7 +319,6 @@ export function createForum(o: ForumOptions): Forum {
     const title = text(body.title, 120);
     const message = text(body.body, 8000);
     if (!title || !message) return send(req, res, 400, v.layout('New thread', ctxOf(res), v.messagePage('Empty thread', 'A thread needs a title and a message.')));
-    if (!(await postLimit(req, res, user))) return;
     const { threadId } = metrics.phase('db', () => db.createThread(board.id, Number(user.id), title, message));
     await invalidate(threadId, board.id);
     res.redirect(303, `/t/${threadId}`);
@@ -325,7 +333,6 @@ export function createForum(o: ForumOptions): Forum {
     const body = req.body as Record<string, unknown>;
     const message = text(body.body, 8000);
     if (!message) return send(req, res, 400, v.layout('Reply', ctxOf(res), v.messagePage('Empty reply', 'Write something first.')));
-    if (!(await postLimit(req, res, user))) return;
     const wanted = typeof body.replyTo === 'string' && /^\d{1,12}$/.test(body.replyTo) ? Number(body.replyTo) : undefined;
     const parent = wanted === undefined ? undefined : metrics.phase('db', () => db.post(wanted));
     const replyTo = parent && db.db.prepare('SELECT thread_id FROM posts WHERE id = ?').pluck().get(parent.id) === id ? parent : undefined;
@@ -362,7 +369,7 @@ export function createForum(o: ForumOptions): Forum {
     bus,
     async close() {
       await bus.close();
-      await Promise.allSettled([cache.close(), limiter.close(), sessionMw.sessions.close?.()]);
+      await Promise.allSettled([cache.close(), limiter.close(), sessions.close()]);
     },
   };
 }
@@ -418,4 +425,18 @@ function accepts(header: string, coding: string): boolean {
     return q === undefined || Number(q.slice(2)) > 0;
   }
   return false;
+}
+
+/** `login` / `register` for the auth forms (the `route` part of their limit's subject), else undefined. */
+function authKind(url: string): 'login' | 'register' | undefined {
+  const path = url.split('?', 1)[0];
+  return path === '/login' ? 'login' : path === '/register' ? 'register' : undefined;
+}
+
+/** Which limits a request is checked against: auth forms per circuit, every other form post per user. */
+function limitsOf(req: PipelineRequest): CheckOptions | false {
+  if (req.method !== 'POST') return false;
+  const kind = authKind(req.url);
+  if (kind) return { rules: [kind] };
+  return req.url.split('?', 1)[0] === '/logout' ? false : { rules: ['post'] };
 }

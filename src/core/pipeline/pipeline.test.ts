@@ -59,6 +59,19 @@ test('the session keeps its ~u bookkeeping to itself', async () => {
   assert.ok(again.pending()!.del.includes('~u'), 'logging out drops the key form too');
 });
 
+test("noCircuit: 'shared' limits requests without a circuit header as one subject instead of refusing them", async () => {
+  const sessions = createSessions({ secrets: [SECRET], redis: false });
+  const limiter = createRateLimiter({ redis: false, rules: [{ name: 'c', algorithm: 'fixed-window', limit: 2, window: '1m', by: ['circuit'] }] });
+  const bare = { method: 'POST', url: '/login', headers: {} };
+  const refused = await createPipeline({ sessions, limiter }).run(bare);
+  assert.deepEqual(refused.decision?.missing, ['circuit']);
+  const shared = createPipeline({ sessions, limiter, noCircuit: 'shared' });
+  const seen = [];
+  for (let i = 0; i < 3; i++) seen.push((await shared.run(bare)).decision?.allowed);
+  assert.deepEqual(seen, [true, true, false]);
+  assert.equal((await shared.run(at(9))).decision?.allowed, true, 'a request with a circuit has its own quota');
+});
+
 test('bad options are reported together with a code', () => {
   assert.throws(
     () => createPipeline({ sessions: {} as never, circuitHeader: 'bad header', prefetch: () => 'k' }),

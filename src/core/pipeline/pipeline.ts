@@ -42,6 +42,12 @@ export interface PipelineOptions {
   circuitHeader?: string;
   /** Names the tor process circuit ids come from (ids are unique per tor only). Default `$ONIONSCALE_TOR_INSTANCE` or `tor`. */
   torInstance?: string;
+  /**
+   * A request without a (valid) circuit header did not come through haproxy. `'refuse'` (default): rules keyed by
+   * the circuit refuse it (400 OSC_ERR_CIRCUIT_REQUIRED). `'shared'`: such requests share one circuit subject,
+   * `direct:0` — for instances reachable only on 127.0.0.1 where local tools and tests talk to them directly.
+   */
+  noCircuit?: 'refuse' | 'shared';
   /** The cache whose entries `prefetch` reads (into its L1) before the handler runs. */
   cache?: Cache;
   /** Cache keys this request will read (e.g. `queryKey(sql, params)`): fetched in the same round trip. */
@@ -62,6 +68,7 @@ interface Resolved {
   route: (req: PipelineRequest) => string | undefined;
   circuitHeader: string;
   torInstance: string;
+  directCircuit: string | undefined;
   cache: Cache | undefined;
   prefetch: ((req: PipelineRequest) => string | readonly string[] | undefined) | undefined;
 }
@@ -81,6 +88,7 @@ function resolve(options: PipelineOptions): Resolved {
   if (!/^[a-z0-9-]{1,64}$/.test(header)) problems.push('circuitHeader: a header name (letters, digits, -)');
   const torInstance = options.torInstance ?? process.env.ONIONSCALE_TOR_INSTANCE ?? 'tor';
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(torInstance)) problems.push('torInstance: 1–64 characters of letters, digits, . _ -');
+  if (options.noCircuit !== undefined && options.noCircuit !== 'refuse' && options.noCircuit !== 'shared') problems.push("noCircuit: 'refuse' or 'shared'");
   if (problems.length > 0) {
     throw new OnionscaleError('OSC_ERR_PIPELINE_OPTIONS', `invalid request pipeline options:\n  ${problems.join('\n  ')}`, { details: { problems } });
   }
@@ -92,6 +100,7 @@ function resolve(options: PipelineOptions): Resolved {
     route: options.route ?? (() => undefined),
     circuitHeader: header,
     torInstance,
+    directCircuit: options.noCircuit === 'shared' ? 'direct:0' : undefined,
     cache: options.cache,
     prefetch: options.prefetch,
   };
@@ -115,7 +124,7 @@ export class RequestPipeline {
     const id = cookie === undefined || cookie === 'invalid' ? undefined : cookie.id;
     const sessionKey = id === undefined ? undefined : sessions.keyOf(id);
     const subject: Subject = {
-      circuit: circuitSubject(this.#o.torInstance, req.headers[this.#o.circuitHeader]),
+      circuit: circuitSubject(this.#o.torInstance, req.headers[this.#o.circuitHeader]) ?? this.#o.directCircuit,
       // The session's storage hash, never the id itself: limit keys are as safe to list as session keys.
       session: sessionKey?.slice(sessions.options.prefix.length),
       route: this.#o.route(req),

@@ -225,6 +225,7 @@ const KNOWN: Record<string, Known> = {
   cache: { number: 3, title: 'Two-tier cache: L1 hit, L2 hit, miss+set', file: 'bench/cache.ts', normalize: normalizeCache },
   ratelimit: { number: 4, title: 'Rate-limit decisions on one Redis', file: 'bench/ratelimit.ts', normalize: normalizeRatelimit },
   sse: { number: 5, title: 'SSE: 1,000 streams, publish → receive', file: 'bench/sse.ts', normalize: normalizeSse },
+  forum: { number: 6, title: 'A page of the demo forum, cold vs warm cache', file: 'bench/forum.ts', normalize: normalizeForum },
 };
 
 // ---------------------------------------------------------------------------------------------------- inputs
@@ -235,6 +236,30 @@ interface RunInfo {
   started: string;
   finished: string;
   scenarios: { id: string; ok: boolean; exitCode: number | null; seconds: number; loadAverage: number[]; error?: string }[];
+}
+
+/** Scenario 6: per page, the warm row (onionscale's cache) against the cold row (every query to SQLite). */
+export function normalizeForum(json: Json): Normalized {
+  const list = (json.rows as Json[] | undefined) ?? [];
+  const rows: Omit<NormalRow, 'ratios'>[] = list.map((r) => ({
+    group: `GET ${String(r.page)} (${String(r.what)})`,
+    name: String(r.name),
+    kind: String(r.name).startsWith('warm') ? 'onionscale' : 'ceiling',
+    unit: 'req/s (1 conn)',
+    value: Number(r.reqPerSec),
+    spread: null,
+    p50: num(r.p50Ms),
+    p99: num(r.p99Ms),
+    latencyUnit: 'ms',
+    redisCommandsPerOp: null,
+  }));
+  const st = (json.settings ?? {}) as Json;
+  return {
+    rows: withRatios(rows),
+    failures: [],
+    settings: `one forum instance, ${fmt(Number(st.posts))} posts in SQLite, ${String(st.samples)} cold/warm sample pairs per page, one connection (cold: the page's cache tags deleted through the cache bus first, as another instance's post does)`,
+    quick: typeof json.quick === 'boolean' ? json.quick : null,
+  };
 }
 
 function readJson(file: string): Json | undefined {
@@ -560,13 +585,9 @@ function markdown(scenarios: Scenario[], run: RunInfo | undefined, vers: Record<
     }
   }
   md.push(
-    '## 6. A page of the demo forum, cold vs warm cache — not yet measured',
+    '## 7. A page over real onion circuits — measured on the test app, not yet as a bench scenario',
     '',
-    'Depends on the demo forum (`examples/forum`), which is being built. Once it starts from `onionscale up`, this scenario will load one forum page with the cache cold (every query reaches SQLite) and warm (L1/L2 hits) and report req/s, p50/p99 and how much the cache saves per request. No numbers are shown until they are measured.',
-    '',
-    '## 7. The forum page over real onion circuits — not yet measured',
-    '',
-    'Depends on the private Tor test network (`src/testnet`), which is being built: the same forum page through tor → haproxy → instances over real onion circuits (never the public Tor network), cold vs warm, with time to first byte. No numbers are shown until they are measured.',
+    'The private Tor network on loopback (`onionscale testnet`, never the public Tor network) is measured by `node --import tsx test/e2e/measure.ts 0 40 100`: a 13 KB page of the e2e test app through tor → haproxy → instance over real onion circuits, with and without emulated latency, time to first byte and round trips per page load. Its tables are in [docs/testnet.md](docs/testnet.md). Running the forum page through it from `npm run bench` is not wired yet, so no numbers are shown here.',
     '',
   );
   return md.join('\n');

@@ -517,7 +517,7 @@ function markdown(scenarios: Scenario[], run: RunInfo | undefined, vers: Record<
     '',
     `These figures: \`${command}\`${run ? `, ${run.started} → ${run.finished}` : ''}.${run?.quick ? ' **Quick mode**: fewer and shorter rounds; use a full run for numbers you quote.' : ''}`,
     '',
-    '> **Noise.** This machine is shared: other engineers\' test suites were running during the measurement (load averages per scenario below). Figures from a loaded machine are noisy, absolute numbers most of all. Every scenario runs the compared stacks alternately in the same run (A B C … A B C …), so background load hits all of them alike: the **ratios are fairer than the absolute numbers**. Where a scenario has rounds, the spread (min–max) is shown.',
+    '> **Noise.** Anything else running on the machine disturbs the figures (the load average before each scenario is below; a 2-core machine also runs wrk, Redis and haproxy next to the stacks). Figures from a loaded machine are noisy, absolute numbers most of all. Every scenario runs the compared stacks alternately in the same run (A B C … A B C …), so background load hits all of them alike: the **ratios are fairer than the absolute numbers**. Where a scenario has rounds, the spread (min–max) is shown.',
     '',
     '## Machine and versions',
     '',

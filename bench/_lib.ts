@@ -5,12 +5,17 @@
  * Files starting with `_` are helpers, not scenarios: bench/all.ts never runs them.
  */
 import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { arch, cpus, platform, release, totalmem } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { arch, cpus, platform, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { TestRedis } from '../test/helpers/redis.js';
+import { createClient } from 'redis';
+import { configSchema } from '../src/config/schema.js';
+import { circuitAddress } from '../src/core/circuit.js';
+import { startRedis, type TestRedis } from '../test/helpers/redis.js';
 import { freePort } from '../test/helpers/ports.js';
-import { USER_ID } from './stacks/_contract.js';
+import { USER_ID, type QueryRow } from './stacks/_contract.js';
 
 export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 export const STACKS_DIR = join(BENCH_DIR, 'stacks');
@@ -94,6 +99,49 @@ export async function stopChild(child: ChildProcess): Promise<void> {
   const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
   await exited(child);
   clearTimeout(timer);
+}
+
+// ---------------------------------------------------------------------------------------------------- seed request
+
+export interface SeedRequestSetup {
+  /** The balancer's default circuit header (src/config/schema.ts) and one request's value of it. */
+  circuitHeader: string;
+  circuitValue: string;
+  circuit: Record<string, string>;
+  /** A per-run token in the page, so a stack answering from elsewhere cannot pass the page check. */
+  token: string;
+  /** The cached query's rows (stored by the caller under each stack's prefix). */
+  rows: QueryRow[];
+  /** wrk's done() script (prints its summary as JSON), in a temp dir removed at cleanup. */
+  script: string;
+  tmp: string;
+  redis: TestRedis;
+  admin: AdminClient;
+  redisVersion: string;
+}
+
+function adminClient(url: string) {
+  return createClient({ url });
+}
+type AdminClient = ReturnType<typeof adminClient>;
+
+/** What scenarios 1 and 2 share before their stacks start: the request's circuit, rows, wrk script and Redis. */
+export async function seedRequestSetup(tmpPrefix: string): Promise<SeedRequestSetup> {
+  const circuitHeader = configSchema.parse({}).balancer.circuitHeader;
+  const circuitValue = circuitAddress(0x2a_0001);
+  const token = randomBytes(6).toString('hex');
+  const rows: QueryRow[] = Array.from({ length: 8 }, (_, i) => ({ id: i + 1, title: `Story ${i + 1}: onion news <${token}>` }));
+  const tmp = mkdtempSync(join(tmpdir(), tmpPrefix));
+  defer(() => rmSync(tmp, { recursive: true, force: true }));
+  const script = join(tmp, 'done.lua');
+  writeFileSync(script, DONE_LUA);
+  const redis = await startRedis();
+  defer(() => redis.stop());
+  const admin = adminClient(redis.url);
+  await admin.connect();
+  defer(() => admin.close());
+  const redisVersion = /redis_version:(\S+)/.exec(await admin.info('server'))?.[1] ?? 'unknown';
+  return { circuitHeader, circuitValue, circuit: { [circuitHeader.toLowerCase()]: circuitValue }, token, rows, script, tmp, redis, admin, redisVersion };
 }
 
 // ---------------------------------------------------------------------------------------------------- stacks

@@ -23,21 +23,14 @@
  *   env: BENCH_DURATION (s, default 5; --quick 1), BENCH_ROUNDS (5; --quick 2), BENCH_WARMUP (s, 3; --quick 1), BENCH_CONNECTIONS (50),
  *        BENCH_THREADS (1), BENCH_STACKS (comma list of stack names; default all)
  */
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { createClient } from 'redis';
-import { configSchema } from '../src/config/schema.js';
-import { circuitAddress } from '../src/core/circuit.js';
-import { startRedis } from '../test/helpers/redis.js';
 import {
   BENCH_DIR,
-  DONE_LUA,
+  seedRequestSetup,
   STACKS_DIR,
   commandDelta,
   commandStats,
-  defer,
   fmt,
   loadProblem,
   login,
@@ -56,7 +49,7 @@ import {
   type RoundSummary,
   type Stack,
 } from './_lib.js';
-import { QUERY_KEY, type QueryRow } from './stacks/_contract.js';
+import { QUERY_KEY } from './stacks/_contract.js';
 
 const RESULTS_FILE = join(BENCH_DIR, 'results', 'request.json');
 /** Shown first, in this order; any other stack file follows alphabetically. */
@@ -203,24 +196,8 @@ async function main(): Promise<number> {
   if (found.stacks.length === 0) throw new Error('no stack to run');
   const wrkVersion = wrkVersionLine();
 
-  const circuitHeader = configSchema.parse({}).balancer.circuitHeader;
-  const circuitValue = circuitAddress(0x2a_0001);
-  const circuit = { [circuitHeader.toLowerCase()]: circuitValue };
-  const token = randomBytes(6).toString('hex');
-  const rows: QueryRow[] = Array.from({ length: 8 }, (_, i) => ({ id: i + 1, title: `Story ${i + 1}: onion news <${token}>` }));
+  const { circuitHeader, circuitValue, circuit, token, rows, script, redis, admin, redisVersion } = await seedRequestSetup('onionscale-bench-');
   const rowsJson = JSON.stringify(rows);
-
-  const tmp = mkdtempSync(join(tmpdir(), 'onionscale-bench-'));
-  defer(() => rmSync(tmp, { recursive: true, force: true }));
-  const script = join(tmp, 'done.lua');
-  writeFileSync(script, DONE_LUA);
-
-  const redis = await startRedis();
-  defer(() => redis.stop());
-  const admin = createClient({ url: redis.url });
-  await admin.connect();
-  defer(() => admin.close());
-  const redisVersion = /redis_version:(\S+)/.exec(await admin.info('server'))?.[1] ?? 'unknown';
 
   // Started side by side (only start-up, nothing is measured yet), then checked one by one, in order.
   for (const name of found.stacks) await admin.set(`bench:${name}:${QUERY_KEY}`, rowsJson);

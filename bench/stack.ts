@@ -20,21 +20,16 @@
  *        BENCH_THREADS (1)
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { createClient } from 'redis';
-import { configSchema } from '../src/config/schema.js';
-import { circuitAddress } from '../src/core/circuit.js';
 import { renderHaproxyConfig } from '../src/render/haproxy.js';
 import { ERROR_STATUSES, errorFilePath, renderErrorFile } from '../src/render/pages.js';
 import { freePort, freePortRange } from '../test/helpers/ports.js';
-import { startRedis, waitForPort } from '../test/helpers/redis.js';
+import { waitForPort } from '../test/helpers/redis.js';
 import {
   BENCH_DIR,
-  DONE_LUA,
+  seedRequestSetup,
   checkPage,
   commandDelta,
   commandStats,
@@ -60,7 +55,7 @@ import {
   type Stack,
 } from './_lib.js';
 import { benchModel, loopbackChanges } from './_haproxy.js';
-import { QUERY_KEY, type QueryRow } from './stacks/_contract.js';
+import { QUERY_KEY } from './stacks/_contract.js';
 
 const RESULTS_FILE = join(BENCH_DIR, 'results', 'stack.json');
 const STACK = 'onionscale-fastify';
@@ -210,23 +205,7 @@ async function main(): Promise<number> {
   const wrkLine = wrkVersion();
   const haproxyLine = spawnSync('haproxy', ['-v'], { encoding: 'utf8' }).stdout?.split('\n')[0]?.trim() ?? 'unknown';
 
-  const circuitHeader = configSchema.parse({}).balancer.circuitHeader;
-  const circuitValue = circuitAddress(0x2a_0001);
-  const circuit = { [circuitHeader.toLowerCase()]: circuitValue };
-  const token = randomBytes(6).toString('hex');
-  const rows: QueryRow[] = Array.from({ length: 8 }, (_, i) => ({ id: i + 1, title: `Story ${i + 1}: onion news <${token}>` }));
-
-  const tmp = mkdtempSync(join(tmpdir(), 'osc-bench-stack-'));
-  defer(() => rmSync(tmp, { recursive: true, force: true }));
-  const script = join(tmp, 'done.lua');
-  writeFileSync(script, DONE_LUA);
-
-  const redis = await startRedis();
-  defer(() => redis.stop());
-  const admin = createClient({ url: redis.url });
-  await admin.connect();
-  defer(() => admin.close());
-  const redisVersion = /redis_version:(\S+)/.exec(await admin.info('server'))?.[1] ?? 'unknown';
+  const { circuitHeader, circuitValue, circuit, token, rows, script, tmp, redis, admin, redisVersion } = await seedRequestSetup('osc-bench-stack-');
   await admin.set(PREFIX + QUERY_KEY, JSON.stringify(rows));
 
   // Consecutive ports, so the model's `basePort` + i are exactly the running instances.

@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { ROOT, isPidAlive, parseResponse, runCli, sleep, startUp, type RawResponse, type UpProcess } from '../helpers/stack.js';
 import { freePort, freePortRange } from '../helpers/ports.js';
+import { testnetStackYaml } from '../helpers/tor-testnet.js';
 import { socksConnect } from '../../src/testnet/socks.js';
 import { ControlConnection, parseCircuitStatus, torControl } from '../../src/testnet/control.js';
 import { runningNodes } from '../../src/testnet/torrc.js';
@@ -193,32 +194,19 @@ describe('onion circuits on `onionscale testnet` (latency emulation on)', { time
     config = join(stackDir, 'onionscale.yaml');
     writeFileSync(
       config,
-      [
-        'stateDir: state',
-        'onion:',
-        '  services:',
-        '    - name: main',
-        '      ports: [80]',
-        '      dos: { introDefense: { rate: 25, burst: 200 }, pow: { queueRate: 250, queueBurst: 2500 } }',
-        'apps:',
-        '  - name: web',
-        `    command: ${JSON.stringify([process.execPath, '--import', 'tsx', join(ROOT, 'test/e2e/app.ts')])}`,
-        `    cwd: ${JSON.stringify(ROOT)}`,
-        '    instances: 2',
-        `    basePort: ${basePort}`,
-        '    readyTimeout: 30s',
-        `    env: { E2E_RUN: "r${process.pid}" }`,
-        'balancer:',
-        '  healthInterval: 500ms',
-        'redis:',
-        `  listen: "127.0.0.1:${redisPort}"`,
-        '  maxmemory: 32mb',
-        'tor:',
-        // Relative to the config file: the stack joins the testnet by its state directory.
-        '  network: { testnet: ../net }',
-        '  bootstrapWait: 90s',
-        '',
-      ].join('\n'),
+      testnetStackYaml({
+        dos: '{ introDefense: { rate: 25, burst: 200 }, pow: { queueRate: 250, queueBurst: 2500 } }',
+        apps: [
+          '  - name: web',
+          `    command: ${JSON.stringify([process.execPath, '--import', 'tsx', join(ROOT, 'test/e2e/app.ts')])}`,
+          `    cwd: ${JSON.stringify(ROOT)}`,
+          '    instances: 2',
+          `    basePort: ${basePort}`,
+          '    readyTimeout: 30s',
+          `    env: { E2E_RUN: "r${process.pid}" }`,
+        ],
+        redisPort,
+      }),
     );
     const upStarted = Date.now();
     up = startUp(['-c', config]);

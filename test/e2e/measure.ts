@@ -15,6 +15,7 @@ import type { Socket } from 'node:net';
 import { spawn } from 'node:child_process';
 import { ROOT } from '../helpers/stack.js';
 import { freePort, freePortRange } from '../helpers/ports.js';
+import { testnetStackYaml } from '../helpers/tor-testnet.js';
 import { startTestnet } from '../../src/testnet/network.js';
 import { socksConnect } from '../../src/testnet/socks.js';
 import { torControl } from '../../src/testnet/control.js';
@@ -114,23 +115,17 @@ async function measure(latencyMs: number) {
   const config = join(stackDir, 'onionscale.yaml');
   writeFileSync(
     config,
-    [
-      'stateDir: state',
-      'apps:',
-      '  - name: web',
-      `    command: ${JSON.stringify([process.execPath, '--import', 'tsx', join(ROOT, 'test/e2e/app.ts')])}`,
-      `    cwd: ${JSON.stringify(ROOT)}`,
-      '    instances: 2',
-      `    basePort: ${await freePortRange(2)}`,
-      '    readyTimeout: 30s',
-      'redis:',
-      `  listen: "127.0.0.1:${await freePort()}"`,
-      '  maxmemory: 32mb',
-      'tor:',
-      '  network: { testnet: ../net }',
-      '  bootstrapWait: 90s',
-      '',
-    ].join('\n'),
+    testnetStackYaml({
+      apps: [
+        '  - name: web',
+        `    command: ${JSON.stringify([process.execPath, '--import', 'tsx', join(ROOT, 'test/e2e/app.ts')])}`,
+        `    cwd: ${JSON.stringify(ROOT)}`,
+        '    instances: 2',
+        `    basePort: ${await freePortRange(2)}`,
+        '    readyTimeout: 30s',
+      ],
+      redisPort: await freePort(),
+    }),
   );
   const upAt = Date.now();
   const up = cli(['up', '-c', config]);

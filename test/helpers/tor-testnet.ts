@@ -97,6 +97,33 @@ export interface OnionStackOptions extends Omit<TestnetOptions, 'dir'> {
  * `tor.network: { testnet: DIR }`, `onionscale up` (the built CLI), and a first successful `GET /healthz` through
  * the client (retried while the descriptor is uploaded, NEWNYM before each retry). Call `stop()` in `after`.
  */
+/**
+ * The onionscale.yaml of a stack that joins the testnet in `../net` (relative to the config file): one onion
+ * service on port 80, the given `apps:` lines, Redis on a loopback port, fast health checks.
+ */
+export function testnetStackYaml(o: { apps: string[]; redisPort: number; dos?: string; balancer?: string[] }): string {
+  return [
+    'stateDir: state',
+    'onion:',
+    '  services:',
+    '    - name: main',
+    '      ports: [80]',
+    ...(o.dos ? [`      dos: ${o.dos}`] : []),
+    'apps:',
+    ...o.apps,
+    'balancer:',
+    ...(o.balancer ?? ['  healthInterval: 500ms']),
+    'redis:',
+    `  listen: "127.0.0.1:${o.redisPort}"`,
+    '  maxmemory: 32mb',
+    'tor:',
+    // Relative to the config file: the stack joins the testnet by its state directory.
+    '  network: { testnet: ../net }',
+    '  bootstrapWait: 90s',
+    '',
+  ].join('\n');
+}
+
 export async function startOnionStack(o: OnionStackOptions = {}): Promise<OnionStack> {
   const dir = mkdtempSync(join(tmpdir(), o.prefix ?? 'osc-os-'));
   const t0 = Date.now();
@@ -107,25 +134,11 @@ export async function startOnionStack(o: OnionStackOptions = {}): Promise<OnionS
   const config = join(stackDir, 'onionscale.yaml');
   writeFileSync(
     config,
-    [
-      'stateDir: state',
-      'onion:',
-      '  services:',
-      '    - name: main',
-      '      ports: [80]',
-      ...(o.dos ? [`      dos: ${o.dos}`] : []),
-      'apps:',
-      ...(o.apps ?? ['  - name: web', '    builtin: sample', '    instances: 2', `    basePort: ${await freePortRange(2)}`]),
-      'balancer:',
-      '  healthInterval: 500ms',
-      'redis:',
-      `  listen: "127.0.0.1:${await freePort()}"`,
-      '  maxmemory: 32mb',
-      'tor:',
-      '  network: { testnet: ../net }',
-      '  bootstrapWait: 90s',
-      '',
-    ].join('\n'),
+    testnetStackYaml({
+      apps: o.apps ?? ['  - name: web', '    builtin: sample', '    instances: 2', `    basePort: ${await freePortRange(2)}`],
+      redisPort: await freePort(),
+      ...(o.dos ? { dos: o.dos } : {}),
+    }),
   );
   const upStarted = Date.now();
   const up = startUp(['-c', config]);

@@ -7,27 +7,22 @@ import { subscribe } from 'node:diagnostics_channel';
 import { CACHE_CHANNEL, type CacheEvent } from '../../src/core/cache/channels.js';
 import { createCache } from '../../src/core/cache/factory.js';
 import type { Cache } from '../../src/core/cache/cache.js';
+import { push, serveIpc } from './ipc-serve.js';
 
-interface Request {
-  id: number;
-  op: string;
-  args: Record<string, unknown>;
-}
 
 const now = () => performance.timeOrigin + performance.now();
-const send = (message: unknown) => process.send?.(message);
 let cache: Cache | undefined;
 let loaderCalls = 0;
 
-process.on('unhandledRejection', (reason) => send({ type: 'unhandled', at: now(), reason: String(reason) }));
-process.on('uncaughtException', (err) => send({ type: 'unhandled', at: now(), reason: String(err) }));
+process.on('unhandledRejection', (reason) => push({ type: 'unhandled', at: now(), reason: String(reason) }));
+process.on('uncaughtException', (err) => push({ type: 'unhandled', at: now(), reason: String(err) }));
 
 subscribe(CACHE_CHANNEL, (m) => {
   const e = m as CacheEvent;
   if (e.event === 'hit' || e.event === 'miss' || e.event === 'set' || e.event === 'load') return;
   const summary: Record<string, unknown> = { ...e };
   if (e.event === 'error') summary.error = String(e.error);
-  send({ type: 'event', at: now(), event: summary });
+  push({ type: 'event', at: now(), event: summary });
 });
 
 const ops: Record<string, (a: Record<string, unknown>) => Promise<unknown>> = {
@@ -65,21 +60,4 @@ const ops: Record<string, (a: Record<string, unknown>) => Promise<unknown>> = {
   },
 };
 
-process.on('message', (raw) => {
-  const req = raw as Request;
-  const op = ops[req.op];
-  if (!op) {
-    send({ id: req.id, ok: false, error: `unknown op ${req.op}` });
-    return;
-  }
-  op(req.args ?? {}).then(
-    (value) => send({ id: req.id, ok: true, value: value === undefined ? null : value, undef: value === undefined }),
-    (err: unknown) => send({ id: req.id, ok: false, error: String(err), code: (err as { code?: string }).code }),
-  );
-});
-
-// The parent closes the IPC channel to end us: exit even if a timer is pending.
-process.on('disconnect', () => {
-  void (cache?.close() ?? Promise.resolve()).finally(() => process.exit(0));
-});
-send({ type: 'up' });
+serveIpc(ops, () => (cache?.close() ?? Promise.resolve()));

@@ -15,26 +15,21 @@ import { createCache } from '../../src/core/cache/factory.js';
 import type { Cache } from '../../src/core/cache/cache.js';
 import { RedisStore } from '../../src/core/cache/redis-store.js';
 import type { AnyRedisClient } from '../../src/core/redis/client.js';
+import { push, serveIpc } from './ipc-serve.js';
 
-interface Request {
-  id: number;
-  op: string;
-  args: Record<string, unknown>;
-}
 
-const send = (message: unknown) => process.send?.(message);
 let bus: EventBus | undefined;
 let server: Server | undefined;
 let cache: Cache | undefined;
 let cacheClient: AnyRedisClient | undefined;
 
-process.on('unhandledRejection', (reason) => send({ type: 'unhandled', reason: String(reason) }));
-process.on('uncaughtException', (err) => send({ type: 'unhandled', reason: String(err) }));
+process.on('unhandledRejection', (reason) => push({ type: 'unhandled', reason: String(reason) }));
+process.on('uncaughtException', (err) => push({ type: 'unhandled', reason: String(err) }));
 
 subscribe(EVENTS_CHANNEL, (m) => {
   const e = m as EventsDiagnostic;
   if (e.type === 'published' || e.type === 'delivered' || e.type === 'replayed') return;
-  send({ type: 'event', event: e.type === 'error' ? { type: 'error', op: e.op, error: String(e.error) } : e });
+  push({ type: 'event', event: e.type === 'error' ? { type: 'error', op: e.op, error: String(e.error) } : e });
 });
 
 const ops: Record<string, (a: Record<string, unknown>) => Promise<unknown>> = {
@@ -77,20 +72,4 @@ const ops: Record<string, (a: Record<string, unknown>) => Promise<unknown>> = {
   },
 };
 
-process.on('message', (raw) => {
-  const req = raw as Request;
-  const op = ops[req.op];
-  if (!op) {
-    send({ id: req.id, ok: false, error: `unknown op ${req.op}` });
-    return;
-  }
-  op(req.args ?? {}).then(
-    (value) => send({ id: req.id, ok: true, value: value === undefined ? null : value, undef: value === undefined }),
-    (err: unknown) => send({ id: req.id, ok: false, error: String(err), code: (err as { code?: string }).code }),
-  );
-});
-
-process.on('disconnect', () => {
-  void ops.close!({}).finally(() => process.exit(0));
-});
-send({ type: 'up' });
+serveIpc(ops, () => ops.close!({}));

@@ -5,17 +5,12 @@
  */
 import { createRateLimiter, type RateLimiter } from '../../src/core/ratelimit/limiter.js';
 import type { LimitRule, Subject } from '../../src/core/ratelimit/types.js';
+import { push, serveIpc } from './ipc-serve.js';
 
-interface Request {
-  id: number;
-  op: string;
-  args: Record<string, unknown>;
-}
 
-const send = (message: unknown): void => void process.send?.(message);
 let limiter: RateLimiter | undefined;
 
-process.on('unhandledRejection', (reason) => send({ type: 'unhandled', reason: String(reason) }));
+process.on('unhandledRejection', (reason) => push({ type: 'unhandled', reason: String(reason) }));
 
 const ops: Record<string, (a: Record<string, unknown>) => Promise<unknown>> = {
   async init(a) {
@@ -36,17 +31,4 @@ const ops: Record<string, (a: Record<string, unknown>) => Promise<unknown>> = {
   },
 };
 
-process.on('message', (raw) => {
-  const req = raw as Request;
-  const op = ops[req.op];
-  if (!op) return send({ id: req.id, ok: false, error: `unknown op ${req.op}` });
-  op(req.args ?? {}).then(
-    (value) => send({ id: req.id, ok: true, value }),
-    (err: unknown) => send({ id: req.id, ok: false, error: String(err) }),
-  );
-});
-
-process.on('disconnect', () => {
-  void (limiter?.close() ?? Promise.resolve()).finally(() => process.exit(0));
-});
-send({ type: 'up' });
+serveIpc(ops, () => (limiter?.close() ?? Promise.resolve()));

@@ -48,7 +48,7 @@ test('invalidation on one instance evicts the other instance L1 (set, delete, de
       await b.waitFor(remoteDelete(`k:${key}`, 0), 5000);
       assert.equal(await b.call('get', { key }), 'v1', 'b read it from L2');
       assert.equal(await b.call('get', { key }), 'v1', 'and now holds it in L1');
-      const mark = b.events.length;
+      const mark = b.pushed.length;
       const t0 = performance.timeOrigin + performance.now();
       await a.call('set', { key, value: 'v2' });
       const seen = await b.waitFor(remoteDelete(`k:${key}`, mark), 5000);
@@ -64,7 +64,7 @@ test('invalidation on one instance evicts the other instance L1 (set, delete, de
 
     await a.call('set', { key: 'del', value: 1 });
     assert.equal(await b.call('get', { key: 'del' }), 1);
-    const markDel = b.events.length;
+    const markDel = b.pushed.length;
     await a.call('delete', { key: 'del' });
     await b.waitFor(remoteDelete('k:del', markDel));
     assert.equal(await b.call('get', { key: 'del' }), undefined);
@@ -73,13 +73,13 @@ test('invalidation on one instance evicts the other instance L1 (set, delete, de
     await a.call('set', { key: 'tagged2', value: 2, tags: ['grp'] });
     await a.call('set', { key: 'untagged', value: 3 });
     for (const key of ['tagged1', 'tagged2', 'untagged']) assert.notEqual(await b.call('get', { key }), undefined);
-    const markTag = b.events.length;
+    const markTag = b.pushed.length;
     await a.call('deleteByTag', { tag: 'grp' });
     await b.waitFor((e) => e.index >= markTag && e.event?.event === 'delete' && e.event.tag === 'grp' && e.event.remote === true);
     assert.equal(await b.call('get', { key: 'tagged1' }), undefined);
     assert.equal(await b.call('get', { key: 'tagged2' }), undefined);
     assert.equal(await b.call('get', { key: 'untagged' }), 3);
-    assert.deepEqual([...a.events, ...b.events].filter((e) => e.type === 'unhandled'), []);
+    assert.deepEqual([...a.pushed, ...b.pushed].filter((e) => e.type === 'unhandled'), []);
   } finally {
     await stopAll([a, b]);
   }
@@ -104,7 +104,7 @@ test('50 concurrent cold requests across 3 instances run the loader once', async
       );
       t.diagnostic(`round ${round}: 50 requests over 3 processes served in ${elapsed.toFixed(1)} ms with a 100 ms loader`);
     }
-    const waits = workers.flatMap((w) => w.events).filter((e) => e.event?.event === 'wait');
+    const waits = workers.flatMap((w) => w.pushed).filter((e) => e.event?.event === 'wait');
     assert.ok(waits.length >= 2, 'the two instances without the lock waited for it');
     assert.ok(waits.every((e) => e.event!.outcome === 'value'), 'and were served the winner value, not a timeout');
   } finally {
@@ -143,7 +143,7 @@ test('Redis SIGKILLed mid-test: callers still get values, no unhandled rejection
     running = [traffic(a, 'a'), traffic(b, 'b')];
     await new Promise((r) => setTimeout(r, 100));
     const killedAt = performance.now();
-    const markKill = b.events.length;
+    const markKill = b.pushed.length;
     await redis.kill();
     await b.waitFor((e) => e.index >= markKill && e.event?.event === 'l2-state' && e.event.up === false, 5000);
     const servedAtKill = served;
@@ -151,7 +151,7 @@ test('Redis SIGKILLed mid-test: callers still get values, no unhandled rejection
     assert.equal(await b.call('getOrSet', { key: 'warm', value: 'not-used' }), 'w', 'L1 keeps serving while Redis is down');
     assert.equal(await a.call('getOrSet', { key: 'during-outage', value: 'loaded' }), 'loaded', 'new keys come from the loader');
     const servedWhileDown = served - servedAtKill;
-    const markRestart = b.events.length;
+    const markRestart = b.pushed.length;
     await redis.restart();
     const restartedAt = performance.now();
     assert.equal(await a.call('ready', { timeoutMs: 10_000 }), true, 'a reconnected by itself');
@@ -166,13 +166,13 @@ test('Redis SIGKILLed mid-test: callers still get values, no unhandled rejection
     // L2 is used again: a value written by a reaches b through Redis, and invalidations flow again.
     await a.call('set', { key: 'after', value: 'from-a' });
     assert.equal(await b.call('get', { key: 'after' }), 'from-a');
-    const markAfter = b.events.length;
+    const markAfter = b.pushed.length;
     await a.call('set', { key: 'after', value: 'from-a-2' });
     await b.waitFor(remoteDelete('k:after', markAfter), 5000);
     assert.equal(await b.call('get', { key: 'after' }), 'from-a-2');
-    const unhandled = [...a.events, ...b.events].filter((e) => e.type === 'unhandled');
+    const unhandled = [...a.pushed, ...b.pushed].filter((e) => e.type === 'unhandled');
     assert.deepEqual(unhandled, [], 'no unhandled rejection or exception in either instance');
-    const errors = [...a.events, ...b.events].filter((e) => e.event?.event === 'error').length;
+    const errors = [...a.pushed, ...b.pushed].filter((e) => e.event?.event === 'error').length;
     t.diagnostic(`errors reported on the diagnostics channel (not thrown): ${errors}`);
   } finally {
     // When an assertion above throws, the traffic loops are still calling the workers: end them before stopping

@@ -4,66 +4,16 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import type { LimitRule } from '../../src/core/ratelimit/types.js';
+import { spawnIpcWorker, type IpcWorker, type Pushed } from '../helpers/ipc-worker.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 
 const WORKER = fileURLToPath(new URL('../helpers/ratelimit-worker.ts', import.meta.url));
 
-interface Worker {
-  call<T>(op: string, args?: Record<string, unknown>): Promise<T>;
-  unhandled: string[];
-  stop(): Promise<void>;
-}
-
-async function spawnWorker(): Promise<Worker> {
-  const child: ChildProcess = fork(WORKER, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  const unhandled: string[] = [];
-  let nextId = 1;
-  const exited = new Promise<void>((resolve) =>
-    child.once('exit', (code, signal) => {
-      for (const p of pending.values()) p.reject(new Error(`worker exited (${signal ?? code})`));
-      resolve();
-    }),
-  );
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('ratelimit worker did not start in 15 s')), 15_000);
-    child.once('error', reject);
-    child.on('message', (raw) => {
-      const m = raw as { type?: string; id?: number; ok?: boolean; value?: unknown; error?: string; reason?: string };
-      if (m.type === 'up') {
-        clearTimeout(timer);
-        return resolve();
-      }
-      if (m.type === 'unhandled') return void unhandled.push(m.reason ?? '');
-      const p = m.id === undefined ? undefined : pending.get(m.id);
-      if (!p) return;
-      pending.delete(m.id!);
-      if (m.ok) p.resolve(m.value);
-      else p.reject(new Error(m.error));
-    });
-  });
-  return {
-    unhandled,
-    call<T>(op: string, args: Record<string, unknown> = {}): Promise<T> {
-      const id = nextId++;
-      return new Promise<T>((resolve, reject) => {
-        pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-        child.send({ id, op, args });
-      });
-    },
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      if (child.connected) child.disconnect();
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
-}
+type Worker = IpcWorker<Pushed>;
+const spawnWorker = (): Promise<Worker> => spawnIpcWorker<Pushed>(WORKER, 'ratelimit worker');
 
 let redis: TestRedis;
 let workers: Worker[] = [];
@@ -97,5 +47,5 @@ test('two processes, one Redis: a circuit gets exactly its quota in total, for e
     );
     assert.deepEqual(other.map((b) => b.allowed), [10, 10], `${algorithm}: other circuits (and the same id on another tor instance) are untouched`);
   }
-  for (const w of workers) assert.deepEqual(w.unhandled, []);
+  for (const w of workers) assert.deepEqual(w.pushed.filter((m) => m.type === 'unhandled'), []);
 });

@@ -246,6 +246,13 @@ for (const [framework, serve] of [
         assert.ok(Number(last!.headers.get('retry-after')) >= 1);
         assert.equal(last!.headers.get('ratelimit-policy'), '"burst";q=3;w=60');
         assert.match(last!.headers.get('ratelimit') ?? '', /^"burst";r=0;t=\d+$/);
+        // Now a hot block: answered from memory — no script, and not even the route's cache prefetch reaches Redis.
+        await fx.client.sendCommand(['CONFIG', 'RESETSTAT']);
+        const hot = await fetch(`${app.base}/page?n=3`, { headers: circuit(11) });
+        assert.equal(hot.status, 429);
+        await hot.text();
+        const stats = await commandStats();
+        assert.deepEqual(Object.keys(stats).filter((c) => c !== 'info' && c !== 'config|resetstat'), [], `a blocked circuit cost Redis: ${JSON.stringify(stats)}`);
         const other = await fetch(`${app.base}/page`, { headers: circuit(12) });
         assert.equal(other.status, 401, 'another circuit has its own quota');
         await other.text();

@@ -131,22 +131,22 @@ export class RequestPipeline {
     };
     const check = limiter ? this.#o.limits(req) : false;
     const plan = limiter && check ? limiter.plan(subject, check, true) : undefined;
-    const prefetched = this.#prefetch(req);
 
-    // Refused before Redis (hot block, missing circuit): the handler will not run, so nothing needs loading.
-    if (plan?.decision && !plan.decision.allowed) {
-      await prefetched;
-      return { session: sessions.unloaded(cookie), decision: plan.decision, subject };
-    }
+    // Refused before Redis (hot block, missing circuit): the handler will not run, so nothing is loaded — not even
+    // the prefetch: a blocked client must cost the shared Redis nothing.
+    if (plan?.decision && !plan.decision.allowed) return { session: sessions.unloaded(cookie), decision: plan.decision, subject };
     const store = sessions.store;
     const shared = store instanceof RedisSessionStore && (!limiter || !plan || (limiter.client === store.client && limiter.redisUsable));
     if (!shared) {
+      const prefetched = this.#prefetch(req);
       const session = await sessions.open(req);
       const decision = plan && limiter ? await limiter.decide(limiter.completeWithUser(plan, session.userId)) : undefined;
       await prefetched;
       return { session, decision, subject };
     }
     const { keys, args } = scriptCall(sessions, store, plan, sessionKey);
+    // The cache GETs and the script are sent in this same tick: node-redis writes them to the socket together.
+    const prefetched = this.#prefetch(req);
     const reply = store.eval<unknown>(PIPELINE_SCRIPT, keys, args).then(
       (r) => r,
       (error: unknown) => ({ error }),

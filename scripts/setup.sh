@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Set up a fresh Debian/Ubuntu machine with Node >= 20.19 for onionscale: the Debian packages tor, haproxy,
-# redis-server and chromium (only when missing; their own system services are kept from starting), then the npm dependencies.
-# Idempotent: a second run does nothing.
+# Set up a fresh Debian/Ubuntu machine with Node >= 20.19 for onionscale: the Debian packages tor, haproxy and
+# redis-server — plus chromium with `--tests` (the browser tests; the demo does not need it) — only when missing,
+# their own system services kept from starting; then the npm dependencies. Idempotent: a second run does nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,7 +13,7 @@ have tor || missing+=(tor)
 have haproxy || missing+=(haproxy)
 have redis-server || missing+=(redis-server)
 # Debian's chromium for the browser tests (test/forum, driven by playwright-core; never downloads a browser build).
-have chromium || missing+=(chromium)
+if [ "${1:-}" = "--tests" ]; then have chromium || missing+=(chromium); fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]} with apt-get"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const RUN_FILE = join(BENCH_DIR, 'results', 'run.json');
-const SCENARIOS = ['request', 'stack', 'cache', 'ratelimit', 'sse', 'forum'] as const;
+const SCENARIOS = ['request', 'stack', 'cache', 'ratelimit', 'sse', 'forum', 'onion'] as const;
 
 const argv = process.argv.slice(2);
 const unknown = argv.filter((a) => a !== '--quick');

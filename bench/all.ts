@@ -22,6 +22,8 @@ import { fileURLToPath } from 'node:url';
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const RUN_FILE = join(BENCH_DIR, 'results', 'run.json');
 const SCENARIOS = ['request', 'stack', 'cache', 'ratelimit', 'sse', 'forum', 'onion'] as const;
+/** Left out of `--quick` (the 2-minute developer run): starting a private Tor network alone takes ~20–30 s. */
+const FULL_ONLY = new Set<string>(['onion']);
 
 const argv = process.argv.slice(2);
 const unknown = argv.filter((a) => a !== '--quick');
@@ -142,6 +144,10 @@ async function main(): Promise<number> {
   };
   for (const id of SCENARIOS) {
     if (interrupted) break;
+    if (QUICK && FULL_ONLY.has(id)) {
+      console.log(`\n━━━ ${id}: left out of --quick (run \`npm --prefix bench run ${id}\` or the full \`npm run bench\`) ━━━`);
+      continue;
+    }
     console.log(`\n━━━ ${id} (bench/${id}.ts${QUICK ? ' --quick' : ''}) ━━━`);
     const o = await runScript(id, `${id}.ts`, QUICK ? ['--quick'] : []);
     outcomes.push(o);

@@ -541,7 +541,7 @@ function markdown(scenarios: Scenario[], run: RunInfo | undefined, vers: Record<
     '',
     '```sh',
     'npm run bench              # every scenario, ~10–15 minutes',
-    'npm run bench -- --quick   # the same scenarios, shorter, under 2 minutes (for developers; noisier)',
+    'npm run bench -- --quick   # the same scenarios but the one over Tor, shorter, about 2 minutes (for developers; noisier)',
     '```',
     '',
     `These figures: \`${command}\`${run ? `, ${run.started} → ${run.finished}` : ''}.${run?.quick ? ' **Quick mode**: fewer and shorter rounds; use a full run for numbers you quote.' : ''}`,

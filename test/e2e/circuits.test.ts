@@ -35,8 +35,26 @@ interface Status {
   services: { name: string; pid?: number; state: string }[];
 }
 
+/**
+ * A SOCKS stream to the onion, retried (bounded: 3 attempts) when tor cannot open it: right after a CLOSECIRCUIT, or
+ * while circuits are slow to build on a loaded machine, tor answers "general failure" or nothing — a browser retries
+ * too. HTTP-level failures are never retried.
+ */
+async function onionStream(socksPort: number, host: string, user: string, timeoutMs: number): Promise<Socket> {
+  const errors: string[] = [];
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    try {
+      return await socksConnect({ proxyPort: socksPort, host, port: 80, user, timeoutMs });
+    } catch (err) {
+      errors.push(`attempt ${attempt}: ${(err as Error).message}`);
+      await sleep(1_000);
+    }
+  }
+  throw new Error(`no SOCKS stream to ${host}:\n${errors.join('\n')}`);
+}
+
 async function onionRequest(socksPort: number, host: string, method: string, path: string, user: string, timeoutMs = 30_000): Promise<RawResponse> {
-  const socket = await socksConnect({ proxyPort: socksPort, host, port: 80, user, timeoutMs });
+  const socket = await onionStream(socksPort, host, user, timeoutMs);
   return new Promise((resolve, reject) => {
     let raw = '';
     socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`no HTTP answer in ${timeoutMs} ms: ${JSON.stringify(raw)}`)));
@@ -58,7 +76,7 @@ interface SseStream {
 }
 
 async function openSse(socksPort: number, host: string, user: string, lastEventId?: string): Promise<SseStream> {
-  const socket = await socksConnect({ proxyPort: socksPort, host, port: 80, user, timeoutMs: 30_000 });
+  const socket = await onionStream(socksPort, host, user, 30_000);
   let buf = '';
   let head: Record<string, string> | undefined;
   let lastId: string | undefined;

@@ -414,6 +414,14 @@ export function summarizeRounds(rounds: Round[]): RoundSummary {
 
 export const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
+/** `1.23×`, or `–` where there is no reference. */
+export const ratioCell = (x: number | null | undefined): string => (x === null || x === undefined ? '–' : `${fmt(x, 2)}×`);
+
+/** The figure cells every wrk table prints for a row: req/s, spread, p50 ms, p99 ms, Redis cmds/req. */
+export function roundCells(r: Pick<RoundSummary, 'reqPerSec' | 'latencyMs' | 'commandsPerRequest'>): string[] {
+  return [fmt(r.reqPerSec.median), `${fmt(r.reqPerSec.min)}–${fmt(r.reqPerSec.max)}`, fmt(r.latencyMs.p50, 2), fmt(r.latencyMs.p99, 2), fmt(r.commandsPerRequest, 2)];
+}
+
 /** Prints an aligned text table: first column left, the others right. */
 export function printTable(header: string[], rows: string[][]): void {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((l) => (l[i] ?? '').length)));

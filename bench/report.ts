@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { BENCH_DIR, fmt, machine, type Machine } from './_lib.js';
+import { BENCH_DIR, fmt, machine, ratioCell, type Machine } from './_lib.js';
 
 const ROOT = join(BENCH_DIR, '..');
 const RESULTS = join(BENCH_DIR, 'results');
@@ -455,10 +455,6 @@ const EXPLAIN: Record<string, string> = {
   sse:
     'Every server and every load client is its own process; 1,000 SSE streams spread over the instances; the publisher stamps each event and the receiving process subtracts (cross-process clocks on one machine). **deliveries/s**: deliveries of a back-to-back burst ÷ (last receipt − first publish); **p50/p99**: publish → receive latency at a steady rate. `onionscale redis ×2` crosses instances through Redis (better-sse has no cross-instance mode); `memory ×1` is the like-for-like row against better-sse.',
 };
-
-function ratioCell(x: number | undefined): string {
-  return x === undefined ? '–' : `${fmt(x, 2)}×`;
-}
 
 function scenarioTable(s: Scenario): string[] {
   const lines: string[] = [];

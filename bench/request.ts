@@ -37,6 +37,8 @@ import {
   machine,
   positiveInt,
   printTable as printAligned,
+  ratioCell,
+  roundCells,
   quickFlag,
   quiescent,
   roundOf,
@@ -147,7 +149,6 @@ function goals(reports: StackReport[]): { stack: string; goal: string; value: nu
   return out;
 }
 
-const ratio = (x: number | null | undefined) => (x === null || x === undefined ? '–' : `${fmt(x, 2)}×`);
 
 function printTable(reports: StackReport[], s: Settings, circuitHeader: string): void {
   console.log(`\nGET /page logged in (session + rate limit on ${circuitHeader} + cached query), wrk -t${s.threads} -c${s.connections} -d${s.durationS}s,`);
@@ -155,16 +156,7 @@ function printTable(reports: StackReport[], s: Settings, circuitHeader: string):
   const header = ['stack', 'req/s', 'spread', 'p50 ms', 'p99 ms', 'cmds/req', `÷ ${EXPRESS_PEER}`, `÷ ${BARE_GET}`];
   const rows = reports.map((r) =>
     r.ok
-      ? [
-          r.name,
-          fmt(r.reqPerSec!.median),
-          `${fmt(r.reqPerSec!.min)}–${fmt(r.reqPerSec!.max)}`,
-          fmt(r.latencyMs!.p50, 2),
-          fmt(r.latencyMs!.p99, 2),
-          fmt(r.commandsPerRequest!, 2),
-          ratio(r.ratios?.vsExpressPeer),
-          ratio(r.ratios?.vsBareHttpGet),
-        ]
+      ? [r.name, ...roundCells(r as RoundSummary), ratioCell(r.ratios?.vsExpressPeer), ratioCell(r.ratios?.vsBareHttpGet)]
       : [r.name, 'FAILED', '', '', '', '', '', ''],
   );
   printAligned(header, rows);

@@ -40,6 +40,8 @@ import {
   machine,
   positiveInt,
   printTable,
+  ratioCell,
+  roundCells,
   quickFlag,
   quiescent,
   roundOf,
@@ -298,20 +300,15 @@ async function main(): Promise<number> {
 
   console.log(`\nGET /page logged in through haproxy (the rendered production config) in front of 1–${MAX_INSTANCES} × ${STACK}, wrk -t${s.threads} -c${s.connections} -d${s.durationS}s,`);
   console.log(`${s.rounds} alternating rounds after a ${s.warmupS} s warm-up; medians, spread = min–max over rounds\n`);
-  const ratio = (x: number | null | undefined) => (x === null || x === undefined ? '–' : `${fmt(x, 2)}×`);
   printTable(
     ['target', 'req/s', 'spread', 'p50 ms', 'p99 ms', 'cmds/req', '÷ direct', '÷ haproxy→1', 'share per instance'],
     report.map((r) =>
       r.ok
         ? [
             r.name,
-            fmt(r.reqPerSec!.median),
-            `${fmt(r.reqPerSec!.min)}–${fmt(r.reqPerSec!.max)}`,
-            fmt(r.latencyMs!.p50, 2),
-            fmt(r.latencyMs!.p99, 2),
-            fmt(r.commandsPerRequest!, 2),
-            ratio(r.ratios?.vsDirect),
-            ratio(r.ratios?.vsHaproxy1),
+            ...roundCells(r as RoundSummary),
+            ratioCell(r.ratios?.vsDirect),
+            ratioCell(r.ratios?.vsHaproxy1),
             r.share ? Object.values(r.share).map((x) => `${fmt(x * 100)}%`).join(' / ') : '',
           ]
         : [r.name, 'FAILED', '', '', '', '', '', '', ''],

@@ -22,6 +22,7 @@ import { createCache } from '../src/core/cache/index.js';
 import { startTestnet } from '../src/testnet/network.js';
 import { socksConnect } from '../src/testnet/socks.js';
 import { freePort, freePortRange } from '../test/helpers/ports.js';
+import { readKeptAliveResponse } from '../test/helpers/stack.js';
 import { testnetStackYaml } from '../test/helpers/tor-testnet.js';
 import { BENCH_DIR, defer, fmt, machine, positiveInt, printTable, quickFlag, runMain, stopChild, stopOnSignals } from './_lib.js';
 
@@ -38,34 +39,14 @@ interface Timed {
   total: number;
 }
 
-/** One HTTP/1.1 response with Content-Length (the forum compresses and sets it) read from a kept-alive stream. */
-function get(socket: Socket, host: string, path: string): Promise<Timed> {
-  return new Promise((resolve, reject) => {
-    let buf = Buffer.alloc(0);
-    let first = 0;
-    const onData = (c: Buffer) => {
-      if (!first) first = performance.now();
-      buf = Buffer.concat([buf, c]);
-      const end = buf.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      const head = buf.subarray(0, end).toString('latin1');
-      const len = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? NaN);
-      if (!Number.isFinite(len)) return done(new Error(`no content-length: ${head.slice(0, 200)}`));
-      if (buf.length < end + 4 + len) return;
-      if (!head.startsWith('HTTP/1.1 200')) return done(new Error(`GET ${path}: ${head.split('\r\n')[0]}`));
-      done(undefined, { ttfb: first - w, total: performance.now() - w });
-    };
-    const done = (err?: Error, t?: Timed) => {
-      socket.off('data', onData);
-      socket.off('error', done);
-      if (err) reject(err);
-      else resolve(t!);
-    };
-    socket.on('data', onData);
-    socket.once('error', done);
-    const w = performance.now();
-    socket.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nAccept-Encoding: br\r\nConnection: keep-alive\r\n\r\n`);
-  });
+/** One request on a kept-alive stream (the forum compresses and sets Content-Length): TTFB and whole-page time. */
+async function get(socket: Socket, host: string, path: string): Promise<Timed> {
+  const got = readKeptAliveResponse(socket);
+  const w = performance.now();
+  socket.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nAccept-Encoding: br\r\nConnection: keep-alive\r\n\r\n`);
+  const r = await got;
+  if (!r.head.startsWith('HTTP/1.1 200')) throw new Error(`GET ${path}: ${r.head.split('\r\n')[0]}`);
+  return { ttfb: r.first - w, total: r.last - w };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

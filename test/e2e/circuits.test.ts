@@ -18,7 +18,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
-import { ROOT, isPidAlive, parseResponse, runCli, sleep, startUp, type RawResponse, type UpProcess } from '../helpers/stack.js';
+import { ROOT, isPidAlive, parseResponse, requestOverSocket, runCli, sleep, startUp, type RawResponse, type UpProcess } from '../helpers/stack.js';
 import { freePort, freePortRange } from '../helpers/ports.js';
 import { testnetStackYaml } from '../helpers/tor-testnet.js';
 import { socksConnect } from '../../src/testnet/socks.js';
@@ -54,15 +54,7 @@ async function onionStream(socksPort: number, host: string, user: string, timeou
 }
 
 async function onionRequest(socksPort: number, host: string, method: string, path: string, user: string, timeoutMs = 30_000): Promise<RawResponse> {
-  const socket = await onionStream(socksPort, host, user, timeoutMs);
-  return new Promise((resolve, reject) => {
-    let raw = '';
-    socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`no HTTP answer in ${timeoutMs} ms: ${JSON.stringify(raw)}`)));
-    socket.on('data', (c: Buffer) => (raw += c.toString('latin1')));
-    socket.on('error', reject);
-    socket.on('close', () => resolve(parseResponse(raw)));
-    socket.write(`${method} ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-  });
+  return requestOverSocket(await onionStream(socksPort, host, user, timeoutMs), host, method, path, timeoutMs);
 }
 
 /** An SSE stream through Tor: frames as they arrive, the head, and when the stream closed. */

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { spawn } from 'node:child_process';
-import { ROOT } from '../helpers/stack.js';
+import { ROOT, readKeptAliveResponse } from '../helpers/stack.js';
 import { freePort, freePortRange } from '../helpers/ports.js';
 import { testnetStackYaml } from '../helpers/tor-testnet.js';
 import { startTestnet } from '../../src/testnet/network.js';
@@ -66,33 +66,11 @@ interface Timed {
   bytes: number;
 }
 
-/** Read one HTTP/1.1 response (Content-Length) from the socket; resolves at its last byte. */
-function readResponse(s: Socket): Promise<{ first: number; last: number; bytes: number }> {
-  return new Promise((resolve, reject) => {
-    let buf = Buffer.alloc(0);
-    let first = 0;
-    const onData = (c: Buffer) => {
-      if (!first) first = performance.now();
-      buf = Buffer.concat([buf, c]);
-      const end = buf.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      const len = Number(/\r\ncontent-length: *(\d+)/i.exec(buf.subarray(0, end).toString('latin1'))?.[1] ?? NaN);
-      if (!Number.isFinite(len)) return reject(new Error('no content-length'));
-      if (buf.length >= end + 4 + len) {
-        s.off('data', onData);
-        resolve({ first, last: performance.now(), bytes: buf.length });
-      }
-    };
-    s.on('data', onData);
-    s.once('error', reject);
-  });
-}
-
 async function timedGet(socksPort: number, host: string, path: string, user: string, reuse?: Socket): Promise<{ t: Timed; socket: Socket }> {
   const c0 = performance.now();
   const socket = reuse ?? (await socksConnect({ proxyPort: socksPort, host, port: 80, user, timeoutMs: 60_000 }));
   const c1 = performance.now();
-  const got = readResponse(socket);
+  const got = readKeptAliveResponse(socket);
   const w = performance.now();
   socket.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: keep-alive\r\n\r\n`);
   const r = await got;

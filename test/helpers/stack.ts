@@ -3,9 +3,9 @@
  * first), and read the kernel's table of listening sockets.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, freePortRange } from './ports.js';
@@ -104,6 +104,47 @@ export function rawExchange(target: { path: string } | { port: number }, payload
     s.on('data', (c: Buffer) => (data += c.toString('latin1')));
     s.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ECONNRESET' || err.code === 'EPIPE' ? resolvePromise(data) : reject(err)));
     s.on('close', () => resolvePromise(data));
+  });
+}
+
+/** One `Connection: close` HTTP/1.1 request on an open stream (e.g. a SOCKS stream through Tor), read to the close. */
+export function requestOverSocket(socket: Socket, host: string, method: string, path: string, timeoutMs: number): Promise<RawResponse> {
+  return new Promise((resolvePromise, reject) => {
+    let raw = '';
+    socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`no HTTP answer in ${timeoutMs} ms: ${JSON.stringify(raw)}`)));
+    socket.on('data', (c: Buffer) => (raw += c.toString('latin1')));
+    socket.on('error', reject);
+    socket.on('close', () => resolvePromise(parseResponse(raw)));
+    socket.write(`${method} ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  });
+}
+
+/**
+ * One response with a Content-Length read from a kept-alive stream (the request already written): when its first
+ * byte arrived, when its last did, its size and its head. Stops listening once the response is complete.
+ */
+export function readKeptAliveResponse(socket: Socket): Promise<{ first: number; last: number; bytes: number; head: string }> {
+  return new Promise((resolvePromise, reject) => {
+    let buf = Buffer.alloc(0);
+    let first = 0;
+    const done = (err?: Error, result?: { first: number; last: number; bytes: number; head: string }) => {
+      socket.off('data', onData);
+      socket.off('error', done);
+      if (err) reject(err);
+      else resolvePromise(result!);
+    };
+    const onData = (c: Buffer) => {
+      if (!first) first = performance.now();
+      buf = Buffer.concat([buf, c]);
+      const end = buf.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const head = buf.subarray(0, end).toString('latin1');
+      const len = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? NaN);
+      if (!Number.isFinite(len)) return done(new Error(`no content-length: ${head.slice(0, 200)}`));
+      if (buf.length >= end + 4 + len) done(undefined, { first, last: performance.now(), bytes: buf.length, head });
+    };
+    socket.on('data', onData);
+    socket.once('error', done);
   });
 }
 
@@ -246,4 +287,20 @@ export async function makeStackDir(o: StackDirOptions = {}): Promise<StackDir> {
     ].join('\n'),
   );
   return { dir, config, basePort, redisPort };
+}
+
+/** `onionscale up -c config`, resolved once it printed its status table (the "tor network:" line). */
+export async function upUntilReported(config: string, timeoutMs = 90_000): Promise<UpProcess> {
+  const up = startUp(['-c', config]);
+  await up.waitFor('tor network:', timeoutMs);
+  return up;
+}
+
+/** Whatever happened, leave nothing behind: `down`, SIGKILL the `up` process if it still runs, remove the directory. */
+export async function tearDownStack(up: UpProcess | undefined, config: string, dir: string): Promise<void> {
+  if (up && up.child.exitCode === null) {
+    await runCli(['down', '-c', config]).catch(() => {});
+    up.child.kill('SIGKILL');
+  }
+  rmSync(dir, { recursive: true, force: true });
 }

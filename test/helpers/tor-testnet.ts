@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { socksConnect } from '../../src/testnet/socks.js';
 import { freePort, freePortRange } from './ports.js';
-import { parseResponse, runCli, startUp, type RawResponse, type UpProcess } from './stack.js';
+import { requestOverSocket, runCli, startUp, type RawResponse, type UpProcess } from './stack.js';
 import { startTestnet as startProductTestnet, type Testnet as ProductTestnet } from '../../src/testnet/network.js';
 import { torControl as productTorControl } from '../../src/testnet/control.js';
 import type { NodeState } from '../../src/testnet/state.js';
@@ -161,14 +161,7 @@ export async function startOnionStack(o: OnionStackOptions = {}): Promise<OnionS
     const hostname = st.onions[0]?.hostname ?? '';
     const request = async (method: string, path: string, user: string, timeoutMs = 30_000): Promise<RawResponse> => {
       const socket = await socksConnect({ proxyPort: net.socksPort, host: hostname, port: 80, user, timeoutMs });
-      return new Promise((resolve, reject) => {
-        let raw = '';
-        socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`no HTTP answer in ${timeoutMs} ms: ${JSON.stringify(raw)}`)));
-        socket.on('data', (c: Buffer) => (raw += c.toString('latin1')));
-        socket.on('error', reject);
-        socket.on('close', () => resolve(parseResponse(raw)));
-        socket.write(`${method} ${path} HTTP/1.1\r\nHost: ${hostname}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-      });
+      return requestOverSocket(socket, hostname, method, path, timeoutMs);
     };
     const fetchStarted = Date.now();
     const errors: string[] = [];

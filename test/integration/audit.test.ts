@@ -17,7 +17,7 @@ import type { StackModel } from '../../src/config/model.js';
 import { canConnect } from '../../src/supervisor/readiness.js';
 import { readState } from '../../src/supervisor/state-file.js';
 import { freePort } from '../helpers/ports.js';
-import { makeStackDir, runCli, sleep, startUp, type UpProcess } from '../helpers/stack.js';
+import { makeStackDir, runCli, sleep, tearDownStack, upUntilReported, type UpProcess } from '../helpers/stack.js';
 
 const IDS = ['listen-public', 'key-modes', 'redis-auth', 'headers', 'circuit-header', 'no-proxy-refused', 'etag-inode', 'tor-egress', 'admin-page', 'tor-network', 'clock-skew'];
 
@@ -35,19 +35,11 @@ describe('onionscale audit on a real stack', () => {
 
   before(async () => {
     ({ dir, config } = await makeStackDir({ prefix: 'osc-a-' }));
-    up = startUp(['-c', config]);
-    await up.waitFor('tor network:', 90_000);
+    up = await upUntilReported(config);
     model = loadConfigFile(config);
   });
 
-  after(async () => {
-    // Always leave nothing behind, whatever failed.
-    if (up.child.exitCode === null) {
-      await runCli(['down', '-c', config]).catch(() => {});
-      up.child.kill('SIGKILL');
-    }
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => tearDownStack(up, config, dir));
 
   test('the healthy stack passes every check; only tor-network warns (private network, never reached)', async (t) => {
     const state = readState(model.paths.stateFile);

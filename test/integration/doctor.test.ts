@@ -6,13 +6,13 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { DOCTOR_IDS, formatDoctor, runDoctor } from '../../src/audit/doctor.js';
 import type { AuditReport, Finding } from '../../src/audit/index.js';
 import { loadConfigFile } from '../../src/config/load.js';
 import type { StackModel } from '../../src/config/model.js';
 import { readState } from '../../src/supervisor/state-file.js';
-import { makeStackDir, runCli, sleep, startUp, type UpProcess } from '../helpers/stack.js';
+import { makeStackDir, runCli, sleep, tearDownStack, upUntilReported, type UpProcess } from '../helpers/stack.js';
 
 const byId = (r: AuditReport, id: string): Finding => {
   const f = r.findings.find((x) => x.id === id);
@@ -35,17 +35,10 @@ describe('onionscale doctor on a real stack', () => {
 
   before(async () => {
     ({ dir, config } = await makeStackDir({ prefix: 'osc-d-' }));
-    up = startUp(['-c', config]);
-    await up.waitFor('tor network:', 90_000);
+    up = await upUntilReported(config);
     model = loadConfigFile(config);
   });
-  after(async () => {
-    if (up.child.exitCode === null) {
-      await runCli(['down', '-c', config]).catch(() => {});
-      up.child.kill('SIGKILL');
-    }
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => tearDownStack(up, config, dir));
 
   test('a clean stack passes every doctor check (the audit\'s too, but tor-network on a private net)', async () => {
     const r = await doctor();

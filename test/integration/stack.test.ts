@@ -18,6 +18,8 @@ import {
   sleep,
   startUp,
   tcpListeners,
+  tearDownStack,
+  upUntilReported,
   torRequest,
   type UpProcess,
 } from '../helpers/stack.js';
@@ -66,18 +68,10 @@ describe('onionscale up: the whole stack', () => {
   before(async () => {
     ({ dir, config, basePort, redisPort } = await stackDir());
     sock = join(dir, 'state/run/main.sock');
-    up = startUp(['-c', config]);
-    await up.waitFor('tor network:', 90_000);
+    up = await upUntilReported(config);
   });
 
-  after(async () => {
-    // Whatever happened, leave nothing behind.
-    if (up.child.exitCode === null) {
-      await runCli(['down', '-c', config]).catch(() => {});
-      up.child.kill('SIGKILL');
-    }
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => tearDownStack(up, config, dir));
 
   test('every service comes up and the printed onion address is the hostname file', async () => {
     const out = up.output();
